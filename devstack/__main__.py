@@ -1,0 +1,155 @@
+"""`python -m devstack COMMAND`: what the Taskfile's local-stack tasks run."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from types import FrameType
+
+from devstack import daprbin, kafka, progress
+from devstack.paths import default_run_dir
+from devstack.stack import PROFILES, Stack, StackConfig
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    state = default_run_dir() / "stack.json"
+    if state.exists():
+        pid = json.loads(state.read_text()).get("runner_pid")
+        if pid and _alive(pid):
+            progress.say(f"The stack already runs (pid {pid}); `./task down` stops it.")
+            return 1
+    signal.signal(signal.SIGTERM, _raise_stop)
+    stack = Stack(StackConfig(profile=args.profile))
+    progress.say(f"==> Starting the local stack (profile {args.profile}); logs in {stack.logs_dir}")
+    try:
+        with stack:
+            ports = stack.ports
+            progress.say(
+                "\n".join(
+                    [
+                        "",
+                        "The stack is up:",
+                        f"  API          {stack.app_url}   (docs {stack.app_url}/docs)",
+                        f"  metrics      {stack.app_url}/metrics   daprd {f'http://127.0.0.1:{ports.app_sidecar.metrics}/metrics'}",
+                        f"  Dapr HTTP    {stack.dapr_http_url}   (gRPC 127.0.0.1:{ports.app_sidecar.grpc})",
+                        f"  PostgreSQL   {stack.database_url}",
+                        *([f"  Kafka        {stack.kafka_bootstrap}"] if args.profile == "kafka" else []),
+                        f"  logs         {stack.logs_dir}/<process>.log",
+                        "",
+                        'Try:  curl -H "Authorization: Bearer $(./task token -- alice)" '
+                        f"{stack.app_url}/v1/tasks",
+                        "Ctrl-C (or `./task down`) stops everything.",
+                    ]
+                )
+            )
+            while True:
+                for name, process in stack.processes.items():
+                    if not process.running():
+                        progress.say(f"!! {name} exited; see {process.log_path}. Stopping the stack.")
+                        return 1
+                time.sleep(1)
+    except (KeyboardInterrupt, _Stop):
+        progress.say("\n==> Stopping the local stack")
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    state_file = default_run_dir() / "stack.json"
+    if not state_file.exists():
+        progress.say("No stack is running.")
+        return 0
+    state = json.loads(state_file.read_text())
+    runner = state.get("runner_pid")
+    if runner and _alive(runner):
+        os.kill(runner, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while _alive(runner) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    # Whatever the runner could not stop (it was killed, say) goes now.
+    for name, pid in state.get("processes", {}).items():
+        if pid and _alive(pid):
+            progress.say(f"    killing leftover {name} (pid {pid})")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    state_file.unlink(missing_ok=True)
+    progress.say("The stack is stopped.")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state_file = default_run_dir() / "stack.json"
+    if not state_file.exists():
+        print("stopped")
+        return 0
+    state = json.loads(state_file.read_text())
+    print(f"profile {state['profile']}, runner pid {state['runner_pid']}")
+    for name, pid in state["processes"].items():
+        print(f"  {name:<16} pid {pid:<8} {'running' if _alive(pid) else 'exited'}")
+    return 0
+
+
+def cmd_dapr_install(args: argparse.Namespace) -> int:
+    print(daprbin.ensure())
+    return 0
+
+
+def cmd_kafka_install(args: argparse.Namespace) -> int:
+    print(kafka.install())
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from api.auth import issue_token
+    from todos.settings import DEV_JWT_SECRET, Settings
+
+    settings = Settings(env="dev", jwt_secret=os.environ.get("TODO_JWT_SECRET", DEV_JWT_SECRET))
+    print(issue_token(args.user, settings, email=args.email, ttl_seconds=args.ttl))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the local stack in the foreground (Ctrl-C stops it)")
+    up.add_argument("--profile", choices=PROFILES, default=os.environ.get("PROFILE") or "default")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop a stack started by `up`").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="list the stack's processes").set_defaults(func=cmd_status)
+    sub.add_parser("dapr-install", help="find or build daprd/placement/scheduler").set_defaults(
+        func=cmd_dapr_install
+    )
+    sub.add_parser("kafka-install", help="fetch the Kafka broker jars").set_defaults(func=cmd_kafka_install)
+    token = sub.add_parser("token", help="print a dev JWT for USER, signed with the dev secret")
+    token.add_argument("user")
+    token.add_argument("--email", help="the email claim (default USER@example.com)")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds (default 12 h)")
+    token.set_defaults(func=cmd_token)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

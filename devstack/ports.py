@@ -1,0 +1,63 @@
+"""Port assignment: fixed, documented ports for `./task up`; free ones for tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from dataclasses import dataclass
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def is_listening(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+@dataclass(frozen=True)
+class SidecarPorts:
+    """daprd listens on five ports; health and metrics default to 3501/9090,
+    which placement and scheduler also default to, so every one is explicit."""
+
+    http: int
+    grpc: int
+    internal_grpc: int
+    public: int
+    metrics: int
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    app: int = 8000
+    audit: int = 8001
+    postgres: int = 55432
+    placement: int = 50005
+    placement_raft: int = 58201
+    placement_health: int = 58081
+    placement_metrics: int = 59091
+    scheduler: int = 50006
+    scheduler_etcd_client: int = 52379
+    scheduler_etcd_peer: int = 52380
+    scheduler_health: int = 58082
+    scheduler_metrics: int = 59092
+    app_sidecar: SidecarPorts = SidecarPorts(3500, 50001, 50002, 3501, 59093)
+    audit_sidecar: SidecarPorts = SidecarPorts(3510, 50011, 50012, 3511, 59094)
+    kafka: int = 19092
+    kafka_controller: int = 19093
+    smtp: int = 1025
+
+    @classmethod
+    def random(cls) -> StackPorts:
+        """Every port free right now: lets tests run beside `./task up`."""
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            if field.type in ("SidecarPorts", SidecarPorts):
+                values[field.name] = SidecarPorts(*(free_port() for _ in range(5)))
+            else:
+                values[field.name] = free_port()
+        return cls(**values)  # type: ignore[arg-type]

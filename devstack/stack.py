@@ -1,0 +1,441 @@
+"""The local stack, as one object: `./task up` and the test fixtures both use it.
+
+    with Stack(StackConfig(profile="kafka")) as stack:
+        stack.app_url  # http://127.0.0.1:8000
+
+Start order: PostgreSQL (unless DATABASE_URL points elsewhere) and migrations,
+Kafka (profile "kafka"), Dapr placement and scheduler, then per app role its
+daprd and the app itself. Every process logs to <run_dir>/logs/<name>.log and
+has its own health and metrics ports (see devstack.ports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from devstack import daprbin, kafka, postgres, progress
+from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
+from devstack.ports import SidecarPorts, StackPorts
+from devstack.process import ManagedProcess, StackError
+from todos.settings import DEV_APP_API_TOKEN, DEV_JWT_SECRET
+
+PROFILES = ("default", "kafka")
+STATE_DATABASE = "dapr_state"
+
+
+@dataclass(frozen=True)
+class Role:
+    """One app process with its own sidecar: same codebase, different app-id."""
+
+    name: str
+    app_id: str
+
+    def app_port(self, ports: StackPorts) -> int:
+        return ports.app if self.name == "api" else ports.audit
+
+    def sidecar(self, ports: StackPorts) -> SidecarPorts:
+        return ports.app_sidecar if self.name == "api" else ports.audit_sidecar
+
+
+API = Role("api", "todo-api")
+
+
+@dataclass
+class StackConfig:
+    profile: str = "default"
+    ports: StackPorts = field(default_factory=StackPorts)
+    run_dir: Path = field(default_factory=default_run_dir)
+    database_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL"))
+    roles: tuple[Role, ...] = (API,)
+    app_env: dict[str, str] = field(default_factory=dict)
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise SystemExit(f"Unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}.")
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+class Stack:
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig()
+        self.processes: dict[str, ManagedProcess] = {}
+        self.dapr_bin: Path | None = None
+        self._database_url: str | None = None
+
+    # ---- addresses -------------------------------------------------------
+
+    @property
+    def ports(self) -> StackPorts:
+        return self.config.ports
+
+    @property
+    def run_dir(self) -> Path:
+        return self.config.run_dir
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.app}"
+
+    @property
+    def dapr_http_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.app_sidecar.http}"
+
+    @property
+    def database_url(self) -> str:
+        assert self._database_url is not None, "the stack is not started"
+        return self._database_url
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports.kafka}"
+
+    def app_env(self, role: Role = API) -> dict[str, str]:
+        """The environment of an app role: settings (TODO_*) and its sidecar."""
+        sidecar = role.sidecar(self.ports)
+        env = {
+            **os.environ,
+            "TODO_ENV": "dev",
+            "TODO_ROLE": role.name,
+            "TODO_DATABASE_URL": self.database_url,
+            "TODO_JWT_SECRET": DEV_JWT_SECRET,
+            "TODO_APP_API_TOKEN": DEV_APP_API_TOKEN,
+            "TODO_PUBSUB_NAME": "taskpubsub",
+            "DAPR_HTTP_PORT": str(sidecar.http),
+            "DAPR_GRPC_PORT": str(sidecar.grpc),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("DAPR_API_TOKEN", None)
+        env.update(self.config.app_env)
+        return env
+
+    # ---- lifecycle -------------------------------------------------------
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.dapr_bin = daprbin.ensure()
+        self._start_database()
+        if self.config.profile == "kafka":
+            self._start_kafka()
+        self._start_control_plane()
+        for role in self.config.roles:
+            self._start_role(role)
+        self._write_state()
+
+    def stop(self) -> None:
+        """Stop in reverse start order: apps before sidecars before the rest."""
+        for name in reversed(list(self.processes)):
+            process = self.processes[name]
+            if process.running():
+                progress.say(f"    stopping {name}")
+            process.stop()
+        state = self.run_dir / "stack.json"
+        if state.exists():
+            state.unlink()
+
+    def process(self, name: str) -> ManagedProcess:
+        return self.processes[name]
+
+    def restart(self, name: str, timeout: float = 60) -> None:
+        """Start a stopped or killed process again and wait until it is ready."""
+        process = self.processes[name]
+        process.stop()
+        process.start()
+        process.wait_ready(timeout)
+        if name.startswith("daprd-"):
+            self._wait_sidecar_complete(name)
+
+    # ---- pieces ----------------------------------------------------------
+
+    def _launch(self, process: ManagedProcess, timeout: float = 60) -> ManagedProcess:
+        self.processes[process.name] = process
+        started = time.monotonic()
+        process.start()
+        process.wait_ready(timeout)
+        progress.say(f"    ready  {process.name:<16} {process.describe} ({time.monotonic() - started:.1f}s)")
+        return process
+
+    def _start_database(self) -> None:
+        if self.config.database_url:
+            self._database_url = self.config.database_url
+            progress.say(f"    using  DATABASE_URL ({self._redacted(self._database_url)})")
+        else:
+            self._launch(
+                postgres.process(
+                    self.run_dir / "postgres", self.ports.postgres, self.logs_dir / "postgres.log"
+                )
+            )
+            postgres.ensure_database(self.ports.postgres)
+            self._database_url = postgres.url(self.ports.postgres)
+        self._ensure_state_database()
+        self.migrate()
+
+    def _ensure_state_database(self) -> None:
+        """Workflow state lives in its own database, apart from the app's tables."""
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (STATE_DATABASE,)
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{STATE_DATABASE}"')
+
+    def migrate(self) -> None:
+        """`alembic upgrade head`, in a child so the runner stays free of app imports."""
+        import subprocess
+
+        result = subprocess.run(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=REPO_ROOT,
+            env={**os.environ, "TODO_DATABASE_URL": self.database_url, "TODO_ENV": "dev"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"Database migrations failed:\n{result.stderr[-3000:]}")
+        progress.say("    ready  migrations       alembic upgrade head")
+
+    def _start_kafka(self) -> None:
+        self._launch(
+            kafka.process(
+                self.run_dir / "kafka",
+                self.ports.kafka,
+                self.ports.kafka_controller,
+                self.logs_dir / "kafka.log",
+            ),
+            timeout=120,
+        )
+        kafka.create_topics(self.ports.kafka)
+
+    def _binary(self, name: str) -> str:
+        assert self.dapr_bin is not None
+        return str(self.dapr_bin / name)
+
+    def _start_control_plane(self) -> None:
+        ports = self.ports
+        placement = ManagedProcess(
+            "placement",
+            [
+                self._binary("placement"),
+                "--port",
+                str(ports.placement),
+                "--listen-address",
+                "127.0.0.1",
+                "--healthz-port",
+                str(ports.placement_health),
+                "--healthz-listen-address",
+                "127.0.0.1",
+                "--metrics-port",
+                str(ports.placement_metrics),
+                "--metrics-listen-address",
+                "127.0.0.1",
+                "--initial-cluster",
+                f"dapr-placement-0=127.0.0.1:{ports.placement_raft}",
+                "--log-level",
+                self.config.log_level,
+            ],
+            log_path=self.logs_dir / "placement.log",
+            ready=lambda: _http_ok(f"http://127.0.0.1:{ports.placement_health}/healthz"),
+            describe=f"grpc 127.0.0.1:{ports.placement}",
+        )
+        scheduler_data = self.run_dir / "scheduler"
+        scheduler_data.mkdir(parents=True, exist_ok=True)
+        scheduler = ManagedProcess(
+            "scheduler",
+            [
+                self._binary("scheduler"),
+                "--port",
+                str(ports.scheduler),
+                "--listen-address",
+                "127.0.0.1",
+                "--healthz-port",
+                str(ports.scheduler_health),
+                "--healthz-listen-address",
+                "127.0.0.1",
+                "--metrics-port",
+                str(ports.scheduler_metrics),
+                "--metrics-listen-address",
+                "127.0.0.1",
+                "--etcd-data-dir",
+                str(scheduler_data),
+                "--etcd-client-port",
+                str(ports.scheduler_etcd_client),
+                "--etcd-client-listen-address",
+                "127.0.0.1",
+                "--etcd-initial-cluster",
+                f"dapr-scheduler-server-0=http://127.0.0.1:{ports.scheduler_etcd_peer}",
+                "--log-level",
+                self.config.log_level,
+            ],
+            log_path=self.logs_dir / "scheduler.log",
+            ready=lambda: _http_ok(f"http://127.0.0.1:{ports.scheduler_health}/healthz"),
+            describe=f"grpc 127.0.0.1:{ports.scheduler} (etcd data in {scheduler_data})",
+        )
+        # Both start at once; each needs a few seconds on its own.
+        for process in (placement, scheduler):
+            self.processes[process.name] = process
+            process.start()
+        for process in (placement, scheduler):
+            started = time.monotonic()
+            process.wait_ready(60)
+            progress.say(
+                f"    ready  {process.name:<16} {process.describe} ({time.monotonic() - started:.1f}s)"
+            )
+
+    def sidecar_env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "TODO_DAPR_STATE_DB_URL": _with_database(self.database_url, STATE_DATABASE),
+            "TODO_DAPR_KAFKA_BROKERS": self.kafka_bootstrap,
+            # daprd presents this token on every call to the app (job callbacks).
+            "APP_API_TOKEN": self.app_env()["TODO_APP_API_TOKEN"],
+        }
+        env.pop("DAPR_API_TOKEN", None)
+        return env
+
+    def _start_role(self, role: Role) -> None:
+        ports = self.ports
+        sidecar = role.sidecar(ports)
+        app_port = role.app_port(ports)
+        name = f"daprd-{role.name}"
+        daprd = ManagedProcess(
+            name,
+            [
+                self._binary("daprd"),
+                "--app-id",
+                role.app_id,
+                "--app-port",
+                str(app_port),
+                "--app-protocol",
+                "http",
+                "--dapr-http-port",
+                str(sidecar.http),
+                "--dapr-grpc-port",
+                str(sidecar.grpc),
+                "--dapr-internal-grpc-port",
+                str(sidecar.internal_grpc),
+                "--dapr-public-port",
+                str(sidecar.public),
+                "--dapr-listen-addresses",
+                "127.0.0.1",
+                "--metrics-port",
+                str(sidecar.metrics),
+                "--metrics-listen-address",
+                "127.0.0.1",
+                "--placement-host-address",
+                f"127.0.0.1:{ports.placement}",
+                "--scheduler-host-address",
+                f"127.0.0.1:{ports.scheduler}",
+                "--resources-path",
+                str(COMPONENTS_DIR / "common"),
+                "--resources-path",
+                str(COMPONENTS_DIR / self.config.profile),
+                "--config",
+                str(COMPONENTS_DIR / "config.yaml"),
+                "--enable-app-health-check",
+                "--app-health-check-path",
+                "/healthz",
+                "--log-level",
+                self.config.log_level,
+            ],
+            env=self.sidecar_env(),
+            cwd=self.run_dir,
+            log_path=self.logs_dir / f"{name}.log",
+            # The API servers answer before the app is up; the app needs them to start.
+            ready=lambda: _http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz/outbound"),
+            describe=f"app-id {role.app_id}, http 127.0.0.1:{sidecar.http}, grpc {sidecar.grpc}",
+        )
+        self._launch(daprd)
+        app = ManagedProcess(
+            f"app-{role.name}",
+            [
+                sys.executable,
+                "-m",
+                "api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(app_port),
+            ],
+            env=self.app_env(role),
+            cwd=REPO_ROOT,
+            log_path=self.logs_dir / f"app-{role.name}.log",
+            ready=lambda: _http_ok(f"http://127.0.0.1:{app_port}/healthz"),
+            describe=f"http://127.0.0.1:{app_port}",
+        )
+        self._launch(app)
+        self._wait_sidecar_complete(name)
+
+    def _wait_sidecar_complete(self, name: str, timeout: float = 60) -> None:
+        role = next(r for r in self.config.roles if f"daprd-{r.name}" == name)
+        sidecar = role.sidecar(self.ports)
+        self._wait_for(
+            name,
+            lambda: _http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz"),
+            timeout,
+        )
+
+    def _wait_for(self, name: str, check: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        process = self.processes[name]
+        from devstack.process import tail
+
+        raise StackError(
+            f"{name} did not become healthy.\nLast lines of {process.log_path}:\n{tail(process.log_path)}"
+        )
+
+    def _write_state(self) -> None:
+        state = {
+            "runner_pid": os.getpid(),
+            "profile": self.config.profile,
+            "processes": {name: p.pid for name, p in self.processes.items()},
+        }
+        (self.run_dir / "stack.json").write_text(json.dumps(state, indent=2))
+
+    @staticmethod
+    def _redacted(url: str) -> str:
+        if "@" not in url:
+            return url
+        scheme, _, rest = url.partition("://")
+        _, _, host = rest.rpartition("@")
+        return f"{scheme}://***@{host}"
