@@ -1,0 +1,2 @@
+"""Workflow activities: each performs one side effect, idempotently, by
+calling the service layer (never the other way round)."""

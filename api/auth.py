@@ -1,0 +1,95 @@
+"""Bearer JWT authentication: the user is the token's `sub`.
+
+HS256 with a shared secret (the default, and what `./task token` signs), or
+asymmetric keys from a JWKS URL such as Better Auth's /api/auth/jwks.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from todos.errors import DomainError
+from todos.service import User
+from todos.settings import Settings, get_settings
+
+ASYMMETRIC = ["RS256", "ES256", "EdDSA", "PS256"]
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=600)
+
+
+def decode_token(token: str, settings: Settings) -> dict[str, Any]:
+    options = {"require": ["sub", "exp"]}
+    common: dict[str, Any] = {"audience": settings.jwt_audience, "issuer": settings.jwt_issuer}
+    if settings.jwt_audience is None:
+        options["verify_aud"] = False  # type: ignore[assignment]
+    try:
+        if settings.jwks_url:
+            key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+            return jwt.decode(token, key, algorithms=ASYMMETRIC, options=options, **common)  # type: ignore[arg-type]
+        assert settings.jwt_secret is not None
+        return jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=["HS256"],
+            options=options,  # type: ignore[arg-type]
+            **common,
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise Unauthorized("The bearer token has expired; sign in again.") from error
+    except (jwt.InvalidTokenError, jwt.PyJWKClientError) as error:
+        raise Unauthorized(f"The bearer token is not valid: {error}.") from error
+
+
+def user_from_authorization(header: str | None, settings: Settings) -> User:
+    if not header or not header.lower().startswith("bearer "):
+        raise Unauthorized("Send `Authorization: Bearer <JWT>`; the token's `sub` is the user.")
+    claims = decode_token(header[7:].strip(), settings)
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise Unauthorized("The bearer token has no `sub` claim naming the user.")
+    email = claims.get("email")
+    return User(id=subject, email=email if isinstance(email, str) else None)
+
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT whose `sub` is the user.")
+
+
+def current_user(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    return user_from_authorization(request.headers.get("authorization"), get_settings())
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def issue_token(
+    user_id: str, settings: Settings, *, email: str | None = None, ttl_seconds: int = 12 * 3600
+) -> str:
+    """A dev token signed with the HS256 secret (`./task token -- alice`)."""
+    import time
+
+    if settings.jwt_secret is None:
+        raise SystemExit("TODO_JWT_SECRET is not set; cannot sign a token.")
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + ttl_seconds}
+    claims["email"] = email or f"{user_id}@example.com"
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")

@@ -1,0 +1,115 @@
+"""RFC 9457 problem details for every error the API returns."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from todos.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+# Clearer sentences than pydantic's for the mistakes clients make most.
+_MESSAGES = {
+    "datetime_parsing": "must be an RFC 3339 date-time such as 2026-12-01T09:00:00Z",
+    "datetime_from_date_parsing": "must be an RFC 3339 date-time such as 2026-12-01T09:00:00Z",
+    "datetime_type": "must be an RFC 3339 date-time such as 2026-12-01T09:00:00Z",
+    "timezone_aware": "needs a UTC offset (RFC 3339), e.g. 2026-12-01T09:00:00Z or 2026-12-01T09:00:00-05:00",
+    "time_delta_parsing": "must be an ISO 8601 duration such as PT15M or P1D",
+    "missing": "is required",
+    "json_invalid": "is not valid JSON",
+    "uuid_parsing": "must be a UUID",
+    "extra_forbidden": "is not a known field",
+}
+
+
+def problem(status: int, detail: str, *, code: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if code:
+        body["code"] = code
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # Unions add the type name to the location; it means nothing to a client.
+    parts = [p for p in parts if not p.startswith(("function-", "tagged-union"))]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: list[Any]) -> list[dict[str, str]]:
+    out = []
+    for error in errors:
+        message = _MESSAGES.get(error["type"])
+        if message is None:
+            message = str(error["msg"])
+            message = message.removeprefix("Value error, ")
+            message = message[:1].lower() + message[1:]
+        out.append({"field": _field(tuple(error["loc"])), "message": message})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(list(exc.errors()))
+        detail = "; ".join(f"{e['field']} {e['message']}" for e in errors) + "."
+        return problem(422, detail, code="INVALID_INPUT", errors=errors)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        extra = {"errors": [{"field": exc.field, "message": exc.detail}]} if exc.field else {}
+        return problem(exc.status, exc.detail, code=exc.code, **extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No route {request.method} {request.url.path}; see /docs for the API."
+        return problem(exc.status_code, detail)
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", exc.orig)
+        return problem(503, "The database is unavailable; retry shortly.", code="UNAVAILABLE")
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return problem(503, "The database connection was lost; retry shortly.", code="UNAVAILABLE")
+        log.exception("database error")
+        return problem(500, "An unexpected database error occurred.", code="INTERNAL")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "An unexpected error occurred; it has been logged.", code="INTERNAL")

@@ -1,0 +1,63 @@
+"""Health, readiness and metrics for operators and Kubernetes probes."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from todos.db import get_engine
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up (liveness)."""
+    return {"status": "ok"}
+
+
+def _database_ok() -> str | None:
+    try:
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return None
+    except Exception as error:  # noqa: BLE001 - any failure means "not ready"
+        return f"database: {type(error).__name__}"
+
+
+def _sidecar_ok() -> str | None:
+    port = os.environ.get("DAPR_HTTP_PORT", "3500")
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/v1.0/healthz/outbound", timeout=2)
+    except httpx.HTTPError as error:
+        return f"dapr sidecar: {type(error).__name__}"
+    return None if response.is_success else f"dapr sidecar: HTTP {response.status_code}"
+
+
+@router.get("/readyz", responses={503: {"description": "A dependency is down; the body says which."}})
+def readyz(request: Request) -> JSONResponse:
+    """Ready for traffic: PostgreSQL answers and the Dapr sidecar is up."""
+    problems = [p for p in (_database_ok(), _sidecar_ok()) if p]
+    if problems:
+        return JSONResponse(
+            {
+                "type": "about:blank",
+                "title": "Service unavailable",
+                "status": 503,
+                "detail": "Not ready: " + "; ".join(problems) + ".",
+                "checks": problems,
+            },
+            status_code=503,
+            media_type="application/problem+json",
+        )
+    return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,47 @@
+"""/v1/series and /v1/recurrence: recurring series control and rule preview."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter
+
+from api.auth import CurrentUser
+from api.deps import Service
+from todos.models import PreviewRequest, PreviewResponse, SeriesPublic
+
+router = APIRouter(tags=["series"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such series for this user."}}
+
+
+@router.get("/v1/series/{series_id}", response_model=SeriesPublic, responses=_NOT_FOUND)
+def get_series(series_id: uuid.UUID, user: CurrentUser, service: Service) -> SeriesPublic:
+    """Rule, timezone, basis, status, current task, next due, occurrences
+    created, and the workflow's runtime and custom status."""
+    return service.get_series(user, series_id)
+
+
+@router.post(
+    "/v1/series/{series_id}/{action}",
+    response_model=SeriesPublic,
+    responses={**_NOT_FOUND, 409: {"description": "The series has ended."}},
+)
+def control_series(
+    series_id: uuid.UUID,
+    action: Literal["pause", "resume", "skip", "stop"],
+    user: CurrentUser,
+    service: Service,
+) -> SeriesPublic:
+    """`pause` (completions create nothing until `resume`), `skip` (the
+    current occurrence is marked skipped and the next one created), `stop`."""
+    return service.control_series(user, series_id, action)
+
+
+@router.post("/v1/recurrence/preview", response_model=PreviewResponse)
+def preview_recurrence(body: PreviewRequest, service: Service) -> PreviewResponse:
+    """The first `limit` occurrences of a rule (UTC) and a sentence describing
+    it. No authentication needed."""
+    preview = service.preview(body.rule, body.dtstart, body.timezone, body.limit)
+    return PreviewResponse(occurrences=preview.occurrences, text=preview.text)

@@ -1,0 +1,85 @@
+"""/v1/tasks: thin translations from HTTP to the service layer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response, status
+from pydantic import AwareDatetime
+
+from api.auth import CurrentUser
+from api.deps import Service
+from todos.models import TaskCreate, TaskPage, TaskPublic, TaskUpdate
+from todos.service import TaskQuery
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such task for this user (another user's task looks the same)."}
+}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic)
+def create_task(body: TaskCreate, user: CurrentUser, service: Service) -> TaskPublic:
+    """Create a task; with `recurrence` it starts a recurring series (its
+    workflow is `series-{series_id}`) whose first occurrence is this task."""
+    return service.create_task(user, body)
+
+
+@router.get("", response_model=TaskPage)
+def list_tasks(
+    user: CurrentUser,
+    service: Service,
+    status_: Annotated[Literal["pending", "completed", "all"], Query(alias="status")] = "all",
+    due_before: AwareDatetime | None = None,
+    due_after: AwareDatetime | None = None,
+    series_id: uuid.UUID | None = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> TaskPage:
+    """The user's tasks, oldest first, a page at a time (`next_cursor`)."""
+    return service.list_tasks(
+        user,
+        TaskQuery(
+            status=status_,
+            due_before=due_before,
+            due_after=due_after,
+            series_id=series_id,
+            tag=tag,
+            cursor=cursor,
+            limit=limit,
+        ),
+    )
+
+
+@router.get("/{task_id}", response_model=TaskPublic, responses=_NOT_FOUND)
+def get_task(task_id: uuid.UUID, user: CurrentUser, service: Service) -> TaskPublic:
+    return service.get_task(user, task_id)
+
+
+@router.patch("/{task_id}", response_model=TaskPublic, responses=_NOT_FOUND)
+def update_task(task_id: uuid.UUID, body: TaskUpdate, user: CurrentUser, service: Service) -> TaskPublic:
+    """Change fields; a new `recurrence` rule applies from the current occurrence."""
+    return service.update_task(user, task_id, body)
+
+
+@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+def delete_task(
+    task_id: uuid.UUID,
+    user: CurrentUser,
+    service: Service,
+    scope: Literal["occurrence", "series"] = "occurrence",
+) -> Response:
+    """Delete a task. For a recurring task, `scope=occurrence` removes this
+    occurrence (the series moves on) and `scope=series` stops the series."""
+    service.delete_task(user, task_id, scope)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{task_id}/complete", response_model=TaskPublic, responses=_NOT_FOUND)
+def complete_task(task_id: uuid.UUID, user: CurrentUser, service: Service) -> TaskPublic:
+    """Mark done (idempotent). For a recurring task the series then creates
+    the next occurrence."""
+    return service.complete_task(user, task_id)

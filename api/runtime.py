@@ -1,0 +1,82 @@
+"""Background machinery of the api role, run in the app's lifespan: the
+Dapr workflow worker (workflows and activities, registered by explicit name)
+and the sweeper that repairs workflow calls a crash left undone."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from dapr.ext.workflow import WorkflowRuntime
+
+from activities import series as series_activities
+from todos.dapr_gateway import sdk_logger_options
+from todos.metrics import SWEEPER_REPAIRS
+from todos.orchestration import CREATE_NEXT_OCCURRENCE, FINISH_SERIES, LOAD_SERIES_PROGRESS, WORKFLOW_NAME
+from todos.service import TaskService
+from workflows.recurring import recurring_task_workflow
+
+log = logging.getLogger(__name__)
+
+
+def build_workflow_runtime() -> WorkflowRuntime:
+    runtime = WorkflowRuntime(logger_options=sdk_logger_options())
+    runtime.register_workflow(recurring_task_workflow, name=WORKFLOW_NAME)
+    runtime.register_activity(series_activities.load_series_progress, name=LOAD_SERIES_PROGRESS)
+    runtime.register_activity(series_activities.create_next_occurrence, name=CREATE_NEXT_OCCURRENCE)
+    runtime.register_activity(series_activities.finish_series, name=FINISH_SERIES)
+    return runtime
+
+
+class Background:
+    """Starts the worker without blocking startup (in Kubernetes the sidecar
+    may come up after the app) and runs the sweeper until stopped."""
+
+    def __init__(self, service: TaskService, sweep_interval: float) -> None:
+        self.service = service
+        self.sweep_interval = sweep_interval
+        self.runtime = build_workflow_runtime()
+        self.worker_ready = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for target, name in ((self._run_worker, "workflow-worker"), (self._run_sweeper, "sweeper")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.worker_ready.is_set():
+            self.runtime.shutdown()  # type: ignore[no-untyped-call]
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _run_worker(self) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                self.runtime.start()  # type: ignore[no-untyped-call]
+            except Exception:  # noqa: BLE001 - the sidecar is not up yet: retry
+                log.warning("workflow worker could not connect to the sidecar; retrying in %.0fs", delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 30)
+                continue
+            log.info("workflow worker connected")
+            self.worker_ready.set()
+            return
+
+    def _run_sweeper(self) -> None:
+        while not self._stop.wait(self.sweep_interval):
+            if not self.worker_ready.is_set():
+                continue
+            try:
+                repaired = self.service.sweep()
+            except Exception:
+                log.warning("sweep failed; retrying next round", exc_info=True)
+                continue
+            for action, count in repaired.items():
+                if count:
+                    SWEEPER_REPAIRS.labels(action).inc(count)
+                    log.info("sweeper %s %d series", action, count)

@@ -1,0 +1,126 @@
+"""The contract between the series workflow, its activities and the service
+layer: names, the workflow's state, and what activities return.
+
+The dataclasses implement the model protocol of the Dapr SDK (`model_dump` /
+`model_validate`), so they travel as plain JSON objects that other SDKs and
+the inspect API can read, and come back as the same type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from typing import Any, Self
+
+WORKFLOW_NAME = "recurring_task_workflow"
+
+# External events (snake_case, DESIGN §6). The database is the source of
+# truth: every event only wakes the workflow to reconcile with it, so a lost
+# event delays a step, it never loses one.
+TASK_COMPLETED = "task_completed"
+SERIES_CHANGED = "series_changed"
+SERIES_PAUSED = "series_paused"
+SERIES_RESUMED = "series_resumed"
+OCCURRENCE_SKIPPED = "occurrence_skipped"
+SERIES_STOPPED = "series_stopped"
+EVENTS = (TASK_COMPLETED, SERIES_CHANGED, SERIES_PAUSED, SERIES_RESUMED, OCCURRENCE_SKIPPED, SERIES_STOPPED)
+
+# Activity names, registered explicitly.
+LOAD_SERIES_PROGRESS = "load_series_progress"
+CREATE_NEXT_OCCURRENCE = "create_next_occurrence"
+FINISH_SERIES = "finish_series"
+
+
+def instance_id(series_id: uuid.UUID | str) -> str:
+    return f"series-{series_id}"
+
+
+def series_id_of(instance: str) -> uuid.UUID | None:
+    """The series behind a workflow instance id, or None if it is not one of ours."""
+    prefix = "series-"
+    if not instance.startswith(prefix):
+        return None
+    try:
+        return uuid.UUID(instance[len(prefix) :])
+    except ValueError:
+        return None
+
+
+class JsonDataclass:
+    """Model protocol for frozen dataclasses of JSON-native fields."""
+
+    def model_dump(self, mode: str = "json") -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def model_validate(cls, value: Any) -> Self:
+        if isinstance(value, cls):
+            return value
+        data = value if isinstance(value, dict) else vars(value)
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class SeriesState(JsonDataclass):
+    """Input of each generation of `recurring_task_workflow` (continue-as-new)."""
+
+    series_id: str
+    user_id: str
+    rule: str
+    timezone: str
+    basis: str
+    # The series' occurrence #1 (for the rule) and the current occurrence.
+    dtstart: str
+    anchor: str
+    occurrence_index: int
+    rule_index: int
+    current_task_id: str
+    paused: bool = False
+    # Copied from settings when the series starts, so that a replay always
+    # sees the timer durations its history was written with.
+    grace_seconds: int = 300
+    reconcile_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class SeriesProgress(JsonDataclass):
+    """What the database says about a series and its current occurrence."""
+
+    status: str  # SeriesStatus value, or "missing"
+    rule: str
+    timezone: str
+    basis: str
+    dtstart: str
+    anchor: str
+    occurrence_index: int
+    rule_index: int
+    current_task_id: str | None
+    # pending | completed | skipped | missing (deleted)
+    current_task_status: str
+    completed_at: str | None
+
+
+@dataclass(frozen=True)
+class NextOccurrence(JsonDataclass):
+    """Input of `create_next_occurrence`: task number `occurrence_index` of the
+    series, the rule's occurrence `rule_index`, is due at `due_at`."""
+
+    series_id: str
+    occurrence_index: int
+    rule_index: int
+    due_at: str
+
+
+@dataclass(frozen=True)
+class CreatedOccurrence(JsonDataclass):
+    task_id: str
+    occurrence_index: int
+    due_at: str
+
+
+@dataclass(frozen=True)
+class FinishedSeries(JsonDataclass):
+    series_id: str
+    reason: str  # "exhausted" (COUNT/UNTIL) or "stopped"

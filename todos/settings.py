@@ -1,0 +1,88 @@
+"""All configuration, from TODO_* environment variables (one class, validated once)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Shared with the local stack (devstack) so `./task token` signs what the app accepts.
+# Refused outside TODO_ENV=dev (see Settings._no_dev_secrets_outside_dev).
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
+DEV_APP_API_TOKEN = "dev-only-app-api-token"  # noqa: S105
+DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:55432/todo"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TODO_", extra="ignore")
+
+    # "dev" allows the development defaults below; anything else refuses them.
+    env: Literal["dev", "test", "production"] = "production"
+    role: Literal["api", "audit"] = "api"
+
+    database_url: str = DEV_DATABASE_URL
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+
+    # Bearer JWTs: HS256 with a shared secret, or RS/ES keys from a JWKS URL
+    # (Better Auth serves one at /api/auth/jwks).
+    jwt_secret: SecretStr | None = SecretStr(DEV_JWT_SECRET)
+    jwks_url: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+
+    # Token daprd presents on calls into the app (the APP_API_TOKEN of the
+    # sidecar); the job callback refuses requests without it when set.
+    app_api_token: SecretStr | None = SecretStr(DEV_APP_API_TOKEN)
+
+    pubsub_name: str = "taskpubsub"
+    min_recurrence_interval_seconds: int = 3600
+    # A series workflow checks the database at its due time plus this grace,
+    # then every reconcile interval, besides waking on events: a completion
+    # whose event was lost is still honoured.
+    series_grace_seconds: int = 300
+    series_reconcile_seconds: int = 3600
+    # How often the app repairs series whose workflow call failed after commit.
+    sweep_interval_seconds: float = 15.0
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, value: str) -> str:
+        """Accept the libpq URL operators already have; SQLAlchemy needs the driver named."""
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_outside_dev(self) -> Settings:
+        if self.env == "dev":
+            return self
+        if self.jwks_url is None:
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if not secret or secret == DEV_JWT_SECRET:
+                raise ValueError(
+                    "TODO_JWT_SECRET is unset or the development default; set a real secret "
+                    "(32+ random characters) or TODO_JWKS_URL, or TODO_ENV=dev for local use."
+                )
+            if len(secret) < 32:
+                raise ValueError("TODO_JWT_SECRET must be at least 32 characters for HS256.")
+        token = self.app_api_token.get_secret_value() if self.app_api_token else ""
+        if not token or token == DEV_APP_API_TOKEN:
+            raise ValueError(
+                "TODO_APP_API_TOKEN is unset or the development default; set the same random "
+                "value as the sidecar's APP_API_TOKEN, or TODO_ENV=dev for local use."
+            )
+        return self
+
+    @property
+    def min_recurrence_interval(self) -> timedelta:
+        return timedelta(seconds=self.min_recurrence_interval_seconds)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

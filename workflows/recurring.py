@@ -1,0 +1,182 @@
+"""`recurring_task_workflow`: one long-running instance per recurring series.
+
+Each generation waits for an event (or its reconcile timer), reads the
+series' progress from the database through an activity, and when the current
+occurrence is done computes the next one (pure recurrence engine, with the
+workflow's own clock) and creates it through an activity, then continues as
+new. Events only wake it: the database decides, so an event lost around
+continue-as-new (dapr/dapr#8277) delays a step until the timer, never drops it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError, when_any
+
+from todos import recurrence
+from todos.models import rfc3339
+from todos.orchestration import (
+    CREATE_NEXT_OCCURRENCE,
+    EVENTS,
+    FINISH_SERIES,
+    LOAD_SERIES_PROGRESS,
+    CreatedOccurrence,
+    FinishedSeries,
+    NextOccurrence,
+    SeriesProgress,
+    SeriesState,
+)
+
+log = logging.getLogger(__name__)
+
+# Activities retry transient failures (database restarts, sidecar hiccups);
+# past that, the generation gives up quietly and tries again on its timer.
+ACTIVITY_RETRY = RetryPolicy(
+    first_retry_interval=timedelta(seconds=1),
+    max_number_of_attempts=6,
+    backoff_coefficient=2.0,
+    max_retry_interval=timedelta(seconds=30),
+)
+
+
+def _now(ctx: DaprWorkflowContext) -> datetime:
+    """The workflow's deterministic clock, as an aware UTC instant (the SDK
+    gives a naive one)."""
+    return ctx.current_utc_datetime.replace(tzinfo=UTC)
+
+
+def _wake_at(state: SeriesState, now: datetime) -> datetime:
+    """At the due time plus grace, then every reconcile interval."""
+    due_check = datetime.fromisoformat(state.anchor) + timedelta(seconds=state.grace_seconds)
+    if due_check > now:
+        return due_check
+    return now + timedelta(seconds=state.reconcile_seconds)
+
+
+def custom_status(state: SeriesState) -> str:
+    return json.dumps(
+        {
+            "current_task_id": state.current_task_id,
+            "occurrence_index": state.occurrence_index,
+            "next_due_at": rfc3339(datetime.fromisoformat(state.anchor)),
+            "paused": state.paused,
+        }
+    )
+
+
+def _refreshed(state: SeriesState, progress: SeriesProgress) -> SeriesState:
+    """The state as the database has it (a rule change, pause or resume)."""
+    return SeriesState(
+        series_id=state.series_id,
+        user_id=state.user_id,
+        rule=progress.rule,
+        timezone=progress.timezone,
+        basis=progress.basis,
+        dtstart=progress.dtstart,
+        anchor=progress.anchor,
+        occurrence_index=progress.occurrence_index,
+        rule_index=progress.rule_index,
+        current_task_id=progress.current_task_id or state.current_task_id,
+        paused=progress.status == "paused",
+        grace_seconds=state.grace_seconds,
+        reconcile_seconds=state.reconcile_seconds,
+    )
+
+
+def recurring_task_workflow(
+    ctx: DaprWorkflowContext, state: SeriesState
+) -> Generator[Any, Any, dict[str, Any] | None]:
+    ctx.set_custom_status(custom_status(state))
+    waits = [ctx.wait_for_external_event(name) for name in EVENTS]
+    yield when_any([*waits, ctx.create_timer(_wake_at(state, _now(ctx)))])
+
+    try:
+        progress = SeriesProgress.model_validate(
+            (
+                yield ctx.call_activity(
+                    LOAD_SERIES_PROGRESS, input=state.series_id, retry_policy=ACTIVITY_RETRY
+                )
+            )
+        )
+    except TaskFailedError:
+        ctx.continue_as_new(state, save_events=True)
+        return None
+
+    if progress.status in ("stopped", "missing"):
+        return {"series_id": state.series_id, "ended": "stopped", "occurrences": state.occurrence_index}
+    if progress.status == "finished":
+        return {"series_id": state.series_id, "ended": "exhausted", "occurrences": state.occurrence_index}
+    state = _refreshed(state, progress)
+    if state.paused or progress.current_task_status == "pending":
+        ctx.continue_as_new(state, save_events=True)
+        return None
+
+    rule = recurrence.Recurrence(
+        rule=state.rule,
+        timezone=state.timezone,
+        dtstart=datetime.fromisoformat(state.dtstart),
+        basis=state.basis,  # type: ignore[arg-type]
+    )
+    completed_at = datetime.fromisoformat(progress.completed_at) if progress.completed_at else None
+    following = recurrence.next_occurrence(
+        rule,
+        current_due=datetime.fromisoformat(state.anchor),
+        current_index=state.rule_index,
+        now=_now(ctx),
+        completed_at=completed_at,
+    )
+    try:
+        if following is None:
+            yield ctx.call_activity(
+                FINISH_SERIES,
+                input=FinishedSeries(series_id=state.series_id, reason="exhausted"),
+                retry_policy=ACTIVITY_RETRY,
+            )
+            if not ctx.is_replaying:
+                log.info("series %s finished after %d occurrences", state.series_id, state.occurrence_index)
+            return {"series_id": state.series_id, "ended": "exhausted", "occurrences": state.occurrence_index}
+        due_at, rule_index = following
+        created = CreatedOccurrence.model_validate(
+            (
+                yield ctx.call_activity(
+                    CREATE_NEXT_OCCURRENCE,
+                    input=NextOccurrence(
+                        series_id=state.series_id,
+                        occurrence_index=state.occurrence_index + 1,
+                        rule_index=rule_index,
+                        due_at=due_at.isoformat(),
+                    ),
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            )
+        )
+    except TaskFailedError:
+        ctx.continue_as_new(state, save_events=True)
+        return None
+
+    if not ctx.is_replaying:
+        log.info("series %s: occurrence %d due %s", state.series_id, created.occurrence_index, created.due_at)
+    ctx.continue_as_new(
+        SeriesState(
+            series_id=state.series_id,
+            user_id=state.user_id,
+            rule=state.rule,
+            timezone=state.timezone,
+            basis=state.basis,
+            dtstart=state.dtstart,
+            anchor=created.due_at,
+            occurrence_index=created.occurrence_index,
+            rule_index=rule_index,
+            current_task_id=created.task_id,
+            paused=False,
+            grace_seconds=state.grace_seconds,
+            reconcile_seconds=state.reconcile_seconds,
+        ),
+        save_events=True,
+    )
+    return None
