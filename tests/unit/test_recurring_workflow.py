@@ -1,0 +1,191 @@
+"""The workflow's decisions, driven step by step with a fake context (no
+sidecar): what it waits for, which activity it calls with what, and how it
+continues."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Generator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from dapr.ext.workflow import TaskFailedError
+from dapr.ext.workflow._durabletask.internal.protos import TaskFailureDetails
+
+from todos.orchestration import (
+    CREATE_NEXT_OCCURRENCE,
+    EVENTS,
+    FINISH_SERIES,
+    LOAD_SERIES_PROGRESS,
+    NextOccurrence,
+    SeriesState,
+)
+from workflows import recurring
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 12, 1, 15, 0)  # naive, like the SDK's clock
+DUE = "2026-12-01T14:00:00+00:00"  # 09:00 in New York
+
+
+class FakeContext:
+    def __init__(self) -> None:
+        self.current_utc_datetime = NOW
+        self.is_replaying = False
+        self.custom_status: str | None = None
+        self.waited: list[str] = []
+        self.timers: list[datetime] = []
+        self.continued_with: Any = None
+
+    def set_custom_status(self, status: str) -> None:
+        self.custom_status = status
+
+    def wait_for_external_event(self, name: str) -> tuple[str, str]:
+        self.waited.append(name)
+        return ("event", name)
+
+    def create_timer(self, fire_at: datetime) -> tuple[str, datetime]:
+        self.timers.append(fire_at)
+        return ("timer", fire_at)
+
+    def call_activity(self, name: str, *, input: Any, retry_policy: Any) -> tuple[str, Any]:
+        return (name, input)
+
+    def continue_as_new(self, new_input: Any, *, save_events: bool = False) -> None:
+        assert save_events, "events raised during the hand-over must be kept"
+        self.continued_with = new_input
+
+
+@pytest.fixture(autouse=True)
+def _plain_when_any(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(recurring, "when_any", lambda tasks: ("any", tasks))
+
+
+def state(**changes: Any) -> SeriesState:
+    base = SeriesState(
+        series_id="s1",
+        user_id="alice",
+        rule="FREQ=DAILY",
+        timezone="America/New_York",
+        basis="schedule",
+        dtstart=DUE,
+        anchor=DUE,
+        occurrence_index=1,
+        rule_index=1,
+        current_task_id="t1",
+        grace_seconds=300,
+        reconcile_seconds=3600,
+    )
+    return replace(base, **changes)
+
+
+def progress(**changes: Any) -> dict[str, Any]:
+    base = {
+        "status": "active",
+        "rule": "FREQ=DAILY",
+        "timezone": "America/New_York",
+        "basis": "schedule",
+        "dtstart": DUE,
+        "anchor": DUE,
+        "occurrence_index": 1,
+        "rule_index": 1,
+        "current_task_id": "t1",
+        "current_task_status": "pending",
+        "completed_at": None,
+    }
+    return {**base, **changes}
+
+
+def start(ctx: FakeContext, initial: SeriesState) -> tuple[Generator[Any, Any, Any], Any]:
+    workflow = recurring.recurring_task_workflow(ctx, initial)  # type: ignore[arg-type]
+    first = next(workflow)
+    return workflow, first
+
+
+def run_to_end(workflow: Generator[Any, Any, Any], value: Any) -> Any:
+    try:
+        workflow.send(value)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("the workflow yielded again")
+
+
+def test_waits_for_every_event_or_the_timer_and_reports_custom_status() -> None:
+    ctx = FakeContext()
+    _, first = start(ctx, state())
+    assert ctx.waited == list(EVENTS)
+    assert first[0] == "any" and len(first[1]) == len(EVENTS) + 1
+    assert ctx.custom_status is not None
+    assert '"next_due_at": "2026-12-01T14:00:00Z"' in ctx.custom_status
+    # Due + grace is already past at NOW, so the timer is the periodic one.
+    assert ctx.timers == [NOW.replace(tzinfo=UTC) + timedelta(seconds=3600)]
+
+
+def test_timer_fires_at_due_plus_grace_when_that_is_ahead() -> None:
+    ctx = FakeContext()
+    start(ctx, state(anchor="2026-12-02T14:00:00+00:00"))
+    assert ctx.timers == [datetime(2026, 12, 2, 14, 5, tzinfo=UTC)]
+
+
+def test_pending_occurrence_continues_waiting_without_side_effects() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    assert workflow.send(None) == (LOAD_SERIES_PROGRESS, "s1")
+    assert run_to_end(workflow, progress()) is None
+    assert ctx.continued_with == state()
+
+
+def test_completed_occurrence_creates_the_next_one_and_continues_from_it() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    name, step = workflow.send(
+        progress(current_task_status="completed", completed_at="2026-12-01T14:30:00+00:00")
+    )
+    assert name == CREATE_NEXT_OCCURRENCE
+    assert step == NextOccurrence(
+        series_id="s1", occurrence_index=2, rule_index=2, due_at="2026-12-02T14:00:00+00:00"
+    )
+    created = {"task_id": "t2", "occurrence_index": 2, "due_at": step.due_at}
+    assert run_to_end(workflow, created) is None
+    assert ctx.continued_with == state(
+        anchor="2026-12-02T14:00:00+00:00", occurrence_index=2, rule_index=2, current_task_id="t2"
+    )
+
+
+def test_paused_series_holds_even_when_completed() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    assert run_to_end(workflow, progress(status="paused", current_task_status="completed")) is None
+    assert ctx.continued_with.paused is True
+
+
+def test_stopped_series_ends_the_workflow() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    assert run_to_end(workflow, progress(status="stopped"))["ended"] == "stopped"
+    assert ctx.continued_with is None
+
+
+def test_exhausted_rule_finishes_the_series() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state(rule="FREQ=DAILY;COUNT=1"))
+    workflow.send(None)
+    name, finished = workflow.send(progress(rule="FREQ=DAILY;COUNT=1", current_task_status="completed"))
+    assert name == FINISH_SERIES and finished.reason == "exhausted"
+    assert run_to_end(workflow, None)["ended"] == "exhausted"
+
+
+def test_failed_activity_retries_on_the_next_generation() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    with contextlib.suppress(StopIteration):
+        workflow.throw(
+            TaskFailedError("database down", TaskFailureDetails(errorMessage="down", errorType="E"))
+        )
+    assert ctx.continued_with == state()
