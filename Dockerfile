@@ -2,10 +2,8 @@
 # One image, three uses: `docker run IMAGE api|audit|migrate` (docker/entrypoint.sh).
 # Build: docker build -t todo-workflows .   (CI: .github/workflows/deploy.yml)
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-
 # --- build: resolve the locked dependencies into a virtualenv with uv ----------------
-FROM ${PYTHON_IMAGE} AS build
+FROM python:3.11-slim-bookworm AS build
 ARG UV_VERSION=0.13.9
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -30,7 +28,7 @@ COPY docker/entrypoint.sh /app/docker/entrypoint.sh
 RUN /opt/venv/bin/python -m compileall -q /app
 
 # --- runtime: the interpreter, the virtualenv and the app; no compilers, no uv, no pip ---
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="todo-workflows" \
       org.opencontainers.image.description="Recurring todos as Dapr Workflows (roles: api, audit; migrate)" \
       org.opencontainers.image.licenses="MIT"

@@ -47,6 +47,7 @@ ENVIRONMENTS: dict[str, str | None] = {
 KUBE_VERSIONS = ("1.33.0", "1.37.0")
 RELEASE, NAMESPACE = "todo", "todo"
 DAPR_GROUP, STRIMZI_GROUPS = "dapr.io", ("kafka.strimzi.io", "core.strimzi.io")
+CHECKOV_FLAGS = ("--output", "json", "--compact", "--skip-download")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
@@ -76,9 +77,7 @@ def lint_and_render(helm: Path, env: Rendered) -> None:
     lint = _run([str(helm), "lint", "--strict", str(CHART), *values, *kube])
     if lint.returncode != 0:
         env.errors.append("helm lint --strict failed:\n" + _short(lint.stdout + lint.stderr))
-    template = _run(
-        [str(helm), "template", RELEASE, str(CHART), "--namespace", NAMESPACE, *values, *kube]
-    )
+    template = _run([str(helm), "template", RELEASE, str(CHART), "--namespace", NAMESPACE, *values, *kube])
     if template.returncode != 0:
         env.errors.append("helm template failed:\n" + _short(template.stderr))
         return
@@ -157,7 +156,9 @@ def validate_dapr(schemas: dict[tuple[str, str], dict[str, Any]], env: Rendered)
         checked = {**doc, "metadata": {"name": doc.get("metadata", {}).get("name")}}
         for error in jsonschema.Draft7Validator(schema).iter_errors(checked):
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-            env.errors.append(f"{_ref(doc)} against the Dapr {tools.DAPR_VERSION} CRD: {where}: {error.message}")
+            env.errors.append(
+                f"{_ref(doc)} against the Dapr {tools.DAPR_VERSION} CRD: {where}: {error.message}"
+            )
 
 
 def validate_strimzi(models: Path, env: Rendered) -> None:
@@ -186,28 +187,41 @@ class CheckovSummary:
 
 
 def run_checkov(bin_dir: Path, rendered_dir: Path) -> CheckovSummary:
-    result = _run(
-        [str(bin_dir / "checkov"), "--directory", str(rendered_dir), "--file", str(DOCKERFILE)]
-        + ["--framework", "kubernetes", "dockerfile", "--output", "json", "--compact", "--quiet"]
-        + ["--skip-download", "--no-fail-on-crash"],
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"},
-    )
-    try:
-        parsed = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise SystemExit("checkov did not produce a report:\n" + _short(result.stdout + result.stderr)) from None
-    reports = parsed if isinstance(parsed, list) else [parsed]
-    passed, failed, skipped = 0, [], []
-    for report in reports:
-        results = report.get("results", {})
-        passed += report.get("summary", {}).get("passed", 0)
-        for check in results.get("failed_checks", []):
-            failed.append(f"{check['check_id']} {check['check_name']}: {check['resource']} ({check['file_path']})")
-        for check in results.get("skipped_checks", []):
-            skipped.append(f"{check['check_id']} on {check['resource']}: {check.get('suppress_comment', '')}")
-        if report.get("summary", {}).get("parsing_errors"):
-            failed.append(f"checkov could not parse: {report['summary']['parsing_errors']}")
-    return CheckovSummary(passed, failed, skipped)
+    """checkov's Kubernetes checks over the rendered manifests and its Dockerfile checks;
+    a run that evaluated nothing is a failure, not a pass."""
+    summary = CheckovSummary(0, [], [])
+    # checkov silently skips a directory whose absolute path has a dot-directory (.run/)
+    # in it: run it from inside the directory instead.
+    runs = {
+        "kubernetes": (rendered_dir, ["--directory", "."]),
+        "dockerfile": (DOCKERFILE.parent, ["--file", DOCKERFILE.name]),
+    }
+    for framework, (cwd, target) in runs.items():
+        result = _run(
+            [str(bin_dir / "checkov"), *target, "--framework", framework, *CHECKOV_FLAGS],
+            env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+            cwd=cwd,
+        )
+        try:
+            report = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            raise SystemExit(f"checkov ({framework}) produced no report:\n" + _short(result.stderr)) from None
+        if isinstance(report, list) or report.get("check_type") != framework:
+            raise SystemExit(f"checkov ({framework}) reported something unexpected:\n{result.stdout[:2000]}")
+        counts = report["summary"]
+        if counts["resource_count"] == 0 or counts["parsing_errors"]:
+            found, broken = counts["resource_count"], counts["parsing_errors"]
+            summary.failed.append(f"{framework}: {found} resources evaluated, {broken} parsing errors")
+        results = report["results"]
+        summary.passed += counts["passed"]
+        for check in results["failed_checks"]:
+            summary.failed.append(
+                f"{check['check_id']} {check['check_name']}: {check['resource']} ({check['file_path']})"
+            )
+        for check in results["skipped_checks"]:
+            reason = check["check_result"].get("suppress_comment", "")
+            summary.skipped.append(f"{check['check_id']} ({reason})")
+    return summary
 
 
 def lint_container_files(bin_dir: Path) -> list[str]:
@@ -273,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
             lint_and_render(helm, env)
             if env.docs:
                 (rendered_dir / env.name).mkdir(exist_ok=True)
-                (rendered_dir / env.name / "manifests.yaml").write_text(yaml.safe_dump_all(env.docs, sort_keys=False))
+                (rendered_dir / env.name / "manifests.yaml").write_text(
+                    yaml.safe_dump_all(env.docs, sort_keys=False)
+                )
                 validate_builtin(bin_dir, env, args.out)
                 validate_dapr(dapr_schemas, env)
                 validate_strimzi(strimzi, env)
@@ -289,9 +305,11 @@ def main(argv: list[str] | None = None) -> int:
 
     print_table(envs)
     if checkov is not None:
-        print(f"checkov: {checkov.passed} passed, {len(checkov.failed)} failed, {len(checkov.skipped)} skipped")
-        for skip in checkov.skipped:
-            print(f"  skipped {skip}")
+        print(
+            f"checkov: {checkov.passed} passed, {len(checkov.failed)} failed, {len(checkov.skipped)} skipped"
+        )
+        for skip, count in sorted(Counter(checkov.skipped).items()):
+            print(f"  skipped {count:>3} x {skip}")
     report = {
         "environments": {env.name: {"kinds": dict(env.kinds), "errors": env.errors} for env in envs},
         "checkov": checkov.__dict__ if checkov else None,

@@ -78,7 +78,9 @@ def ensure_go_tool(tool: GoTool) -> Path:
                 if compiled % 100 == 0:
                     progress.say(f"    compiled {compiled} packages")
         if proc.wait() != 0:
-            raise SystemExit(f"`go install {tool.package}@{tool.version}` failed:\n" + "\n".join(errors[-40:]))
+            raise SystemExit(
+                f"`go install {tool.package}@{tool.version}` failed:\n" + "\n".join(errors[-40:])
+            )
         progress.say(f"    {downloaded} modules downloaded, {compiled} packages compiled")
         tool.binary.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / tool.name, tool.binary)
@@ -108,8 +110,16 @@ def ensure_python_tools() -> Path:
         env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_LINK_MODE": "copy"}
         subprocess.run([str(uv), "venv", "--quiet", "--python", "python3", str(venv)], env=env, check=True)
         result = subprocess.run(
-            [str(uv), "pip", "install", "--python", str(bin_dir / "python"), "--require-hashes"]
-            + ["-r", str(PY_LOCK)],
+            [
+                str(uv),
+                "pip",
+                "install",
+                "--require-hashes",
+                "--python",
+                str(bin_dir / "python"),
+                "-r",
+                str(PY_LOCK),
+            ],
             env=env,
             capture_output=True,
             text=True,
