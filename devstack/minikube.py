@@ -33,6 +33,7 @@ IMAGE = "todo-workflows:dev"
 CHART = REPO_ROOT / "charts" / "todo-workflows"
 BACKING = REPO_ROOT / "tools" / "minikube" / "backing-services.yaml"
 HOST = "todo.minikube.local"
+API_SERVICE = f"{RELEASE}-todo-workflows-api"
 
 
 @dataclass
@@ -155,7 +156,7 @@ def print_urls(runner: Runner) -> None:
                 f"  add to /etc/hosts:  {ip} {HOST}",
                 f"  REST API     http://{HOST}/v1/tasks      (docs http://{HOST}/docs)",
                 f"  MCP          http://{HOST}/mcp",
-                f"  no DNS?      kubectl -n {NAMESPACE} port-forward svc/{RELEASE}-todo-workflows-api 8000:80",
+                f"  no DNS?      kubectl -n {NAMESPACE} port-forward svc/{API_SERVICE} 8000:80",
                 f"  Mailpit      kubectl -n {NAMESPACE} port-forward svc/mailpit 8025 (http://127.0.0.1:8025)",
                 "  Dapr         dapr dashboard -k -p 9999  -> http://127.0.0.1:9999",
                 "  Grafana      see the chart's NOTES (helm get notes todo -n todo)",
