@@ -4,7 +4,8 @@ For the chart's defaults and each environment's values file it runs `helm lint -
 renders the chart with `helm template` (tests and hooks included) and validates every
 manifest: built-in kinds with kubernetes-validate (strict, at the oldest Kubernetes the
 chart supports and at the newest the tool knows), Dapr resources against the CRD schemas of
-the Dapr version the runtime is built from, Strimzi resources against Strimzi's schemas.
+the Dapr version the runtime is built from (and their dapr.io/ pod annotations against the
+ones its sidecar injector reads), Strimzi resources against Strimzi's schemas.
 Then checkov scans the rendered manifests and the Dockerfile, hadolint lints the Dockerfile
 and shellcheck its entrypoint. Any finding fails the run, with what and where on stderr.
 
@@ -18,6 +19,7 @@ import argparse
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -125,6 +127,8 @@ def _structural(schema: Any) -> Any:
 
 
 def load_dapr_schemas(crds_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    if not crds_dir.is_dir():
+        raise SystemExit(f"The Dapr module has no CRDs at {crds_dir}.")
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(crds_dir.glob("*.yaml")):
         for crd in yaml.safe_load_all(path.read_text()):
@@ -142,6 +146,26 @@ def load_dapr_schemas(crds_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
                 }
                 schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = schema
     return schemas
+
+
+def known_dapr_annotations(module: Path) -> set[str]:
+    """The pod annotations Dapr's sidecar injector reads, from its source."""
+    sources = (module / "pkg" / "injector" / "annotations").glob("*.go")
+    found = {m for path in sources for m in re.findall(r'"(dapr\.io/[a-z0-9-]+)"', path.read_text())}
+    if not found:
+        raise SystemExit(f"No dapr.io/ annotations found in the injector sources under {module}.")
+    return found
+
+
+def validate_dapr_annotations(known: set[str], env: Rendered) -> None:
+    """A misspelt dapr.io/ annotation is ignored by the injector without a word: refuse it here."""
+    for doc in env.docs:
+        template = doc.get("spec", {}).get("template", {}) if doc["kind"] != "Pod" else doc
+        for key in template.get("metadata", {}).get("annotations", {}) or {}:
+            if key.startswith("dapr.io/") and key not in known:
+                env.errors.append(
+                    f"{_ref(doc)}: Dapr {tools.DAPR_VERSION}'s injector has no annotation {key}"
+                )
 
 
 def validate_dapr(schemas: dict[tuple[str, str], dict[str, Any]], env: Rendered) -> None:
@@ -271,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
 
     helm = tools.ensure_go_tool(tools.HELM)
     bin_dir = tools.ensure_python_tools()
-    dapr_schemas = load_dapr_schemas(tools.dapr_crds_dir())
+    dapr_module = tools.dapr_module_dir()
+    dapr_schemas = load_dapr_schemas(dapr_module / "charts" / "dapr" / "crds")
+    dapr_annotations = known_dapr_annotations(dapr_module)
     strimzi = tools.ensure_strimzi_models()
 
     if args.values:
@@ -292,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 validate_builtin(bin_dir, env, args.out)
                 validate_dapr(dapr_schemas, env)
+                validate_dapr_annotations(dapr_annotations, env)
                 validate_strimzi(strimzi, env)
 
     other_errors: list[str] = []

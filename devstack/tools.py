@@ -15,8 +15,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devstack import progress
 from devstack.paths import REPO_ROOT, cache_dir
@@ -39,6 +41,14 @@ class GoTool:
 
 HELM = GoTool("helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0")
 ACTIONLINT = GoTool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
+
+
+def _checked(what: str, args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion; on failure stop with what failed and its output's tail."""
+    result = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
+    if result.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{(result.stderr + result.stdout)[-4000:]}")
+    return result
 
 
 def _need_go() -> None:
@@ -108,46 +118,29 @@ def ensure_python_tools() -> Path:
         if venv.exists():
             shutil.rmtree(venv)
         env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_LINK_MODE": "copy"}
-        subprocess.run([str(uv), "venv", "--quiet", "--python", "python3", str(venv)], env=env, check=True)
-        result = subprocess.run(
-            [
-                str(uv),
-                "pip",
-                "install",
-                "--require-hashes",
-                "--python",
-                str(bin_dir / "python"),
-                "-r",
-                str(PY_LOCK),
-            ],
+        _checked(
+            "Creating the tools' virtualenv",
+            [str(uv), "venv", "--quiet", "--python", "python3", str(venv)],
             env=env,
-            capture_output=True,
-            text=True,
-            check=False,
         )
-        if result.returncode != 0:
-            raise SystemExit(f"Installing the chart's Python tools failed:\n{result.stderr[-4000:]}")
+        python = str(bin_dir / "python")
+        result = _checked(
+            "Installing the chart's Python tools",
+            [str(uv), "pip", "install", "--require-hashes", "--python", python, "-r", str(PY_LOCK)],
+            env=env,
+        )
         summary = [line for line in result.stderr.splitlines() if line.startswith("Installed")]
         progress.say("    " + (summary[-1] if summary else "installed"))
         stamp.touch()
     return bin_dir
 
 
-def dapr_crds_dir() -> Path:
-    """The CRDs shipped in the Dapr module that the runtime is built from."""
+def dapr_module_dir() -> Path:
+    """The source of the Dapr module the runtime is built from (its CRDs, its injector)."""
     _need_go()
-    result = subprocess.run(
-        ["go", "mod", "download", "-json", f"github.com/dapr/dapr@v{DAPR_VERSION}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"Fetching the Dapr {DAPR_VERSION} module failed:\n{result.stderr}{result.stdout}")
-    crds = Path(json.loads(result.stdout)["Dir"]) / "charts" / "dapr" / "crds"
-    if not crds.is_dir():
-        raise SystemExit(f"The Dapr module has no CRDs at {crds}.")
-    return crds
+    module = f"github.com/dapr/dapr@v{DAPR_VERSION}"
+    result = _checked(f"Fetching the Dapr module {module}", ["go", "mod", "download", "-json", module])
+    return Path(json.loads(result.stdout)["Dir"])
 
 
 STRIMZI_LOCK_DIR = REPO_ROOT / "tools" / "chart" / "strimzi"
@@ -169,15 +162,11 @@ def ensure_strimzi_models() -> Path:
         prefix.mkdir(parents=True)
         shutil.copy(STRIMZI_LOCK_DIR / "package.json", prefix)
         shutil.copy(lock, prefix)
-        result = subprocess.run(
+        result = _checked(
+            "npm ci of the Strimzi schemas",
             ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
             cwd=prefix,
-            capture_output=True,
-            text=True,
-            check=False,
         )
-        if result.returncode != 0:
-            raise SystemExit(f"npm ci of the Strimzi schemas failed:\n{result.stderr[-4000:]}")
         progress.say("    " + (result.stdout.strip().splitlines() or ["installed"])[-1])
         stamp.touch()
     return prefix
@@ -185,8 +174,6 @@ def ensure_strimzi_models() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m devstack.tools helm|actionlint [ARGS...]`: run a tool, installing it first."""
-    import sys
-
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] not in ("helm", "actionlint"):
         print("usage: python -m devstack.tools helm|actionlint [ARGS...]", file=sys.stderr)
