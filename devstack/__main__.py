@@ -14,8 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from devstack import checkov, daprbin, iaclint, kafka, progress, terraform
-from devstack.paths import REPO_ROOT
-from devstack.paths import default_run_dir
+from devstack.paths import REPO_ROOT, default_run_dir
 from devstack.stack import PROFILES, Stack, StackConfig
 
 
@@ -152,7 +151,8 @@ def cmd_iac_lint(args: argparse.Namespace) -> int:
     results = iaclint.check_tree(args.dir)
     for directory, problems in results.items():
         status = "ok" if not problems else f"{len(problems)} problem(s)"
-        progress.say(f"    {directory.relative_to(REPO_ROOT) if directory.is_relative_to(REPO_ROOT) else directory}: {status}")
+        shown = directory.relative_to(REPO_ROOT) if directory.is_relative_to(REPO_ROOT) else directory
+        progress.say(f"    {shown}: {status}")
         for problem in problems:
             progress.say(f"      {problem}")
     if not results:
@@ -162,7 +162,8 @@ def cmd_iac_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_iac_checkov(args: argparse.Namespace) -> int:
-    summaries, errors = checkov.run(args.dir)
+    names = [str(directory.relative_to(args.dir)) for directory, _ in iaclint.modules(args.dir)]
+    summaries, errors = checkov.run(args.dir, names)
     return checkov.report(summaries, errors)
 
 
@@ -175,7 +176,9 @@ def cmd_iac_validate(args: argparse.Namespace) -> int:
             continue
         with progress.step(f"terraform init + validate in {directory}"):
             for command in (["init", "-backend=false", "-input=false"], ["validate"]):
-                if subprocess.run([str(binary), f"-chdir={directory}", *command], env=env, check=False).returncode:
+                if subprocess.run(
+                    [str(binary), f"-chdir={directory}", *command], env=env, check=False
+                ).returncode:
                     failed.append(f"{directory}: terraform {command[0]} failed")
                     break
     for line in failed:
@@ -212,9 +215,18 @@ def main(argv: list[str] | None = None) -> int:
     fmt.add_argument("--write", action="store_true", help="rewrite the files instead of checking")
     lint = sub.add_parser("iac-lint", help="parse every module with python-hcl2 and check its declarations")
     ckv = sub.add_parser("iac-checkov", help="checkov over iac/ with a per-module summary")
-    validate = sub.add_parser("iac-validate", help="terraform init + validate each root module (needs the registry)")
-    for command, func in ((fmt, cmd_iac_fmt), (lint, cmd_iac_lint), (ckv, cmd_iac_checkov), (validate, cmd_iac_validate)):
-        command.add_argument("--dir", type=Path, default=iac_dir, help=f"modules directory (default {iac_dir})")
+    validate = sub.add_parser(
+        "iac-validate", help="terraform init + validate each root module (needs the registry)"
+    )
+    for command, func in (
+        (fmt, cmd_iac_fmt),
+        (lint, cmd_iac_lint),
+        (ckv, cmd_iac_checkov),
+        (validate, cmd_iac_validate),
+    ):
+        command.add_argument(
+            "--dir", type=Path, default=iac_dir, help=f"modules directory (default {iac_dir})"
+        )
         command.set_defaults(func=func)
     token = sub.add_parser("token", help="print a dev JWT for USER, signed with the dev secret")
     token.add_argument("user")

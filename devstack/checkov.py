@@ -66,7 +66,7 @@ class ModuleSummary:
 
 
 def module_of(file_path: str) -> str:
-    """The module a checkov result belongs to: "/oke/main.tf" -> "oke", "/modules/dapr/x.tf" -> "modules/dapr"."""
+    """The module of a checkov result: "/oke/main.tf" -> "oke", "/modules/dapr/x.tf" -> "modules/dapr"."""
     parts = Path(file_path.lstrip("/")).parts
     return "/".join(parts[:2]) if parts[0] == "modules" else parts[0]
 
@@ -93,8 +93,9 @@ def summarise(report: dict[str, Any]) -> dict[str, ModuleSummary]:
     return summaries
 
 
-def run(iac_dir: Path) -> tuple[dict[str, ModuleSummary], list[str]]:
-    """Run checkov over iac_dir; per-module summaries and any parsing errors."""
+def run(iac_dir: Path, module_names: list[str]) -> tuple[dict[str, ModuleSummary], list[str]]:
+    """Run checkov over iac_dir; a summary for each of module_names (and any other module
+    checkov reports on), and any parsing errors."""
     executable = ensure()
     command = [
         str(executable),
@@ -117,9 +118,11 @@ def run(iac_dir: Path) -> tuple[dict[str, ModuleSummary], list[str]]:
     try:
         parsed = json.loads(out.stdout)
     except json.JSONDecodeError:
-        raise SystemExit(f"checkov failed (exit {out.returncode}):\n{out.stderr[-4000:]}{out.stdout[-2000:]}") from None
+        raise SystemExit(
+            f"checkov failed (exit {out.returncode}):\n{out.stderr[-4000:]}{out.stdout[-2000:]}"
+        ) from None
     reports = parsed if isinstance(parsed, list) else [parsed]
-    summaries: dict[str, ModuleSummary] = {}
+    summaries = {name: ModuleSummary() for name in module_names}
     errors: list[str] = []
     for report in reports:
         if report.get("check_type") not in (None, "terraform"):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+from lark.exceptions import LarkError  # what python-hcl2 raises (it parses with lark)
 
 MODULE_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf", "README.md")
 TFVARS_MARKER = "# terraform.tfvars"
@@ -33,6 +34,7 @@ _SKIP_COMMENT = re.compile(r"#\s*checkov:skip=(\S*)")
 _SKIP_ARGUMENT = re.compile(r"^(CKV2?_[A-Z0-9]+_\d+):(.*\S.*)$")
 _CONSTRAINT = re.compile(r"^\s*(>=|<=|~>|!=|>|<|=)?\s*v?(\d+(?:\.\d+){0,2})(?:-[\w.]+)?\s*$")
 # Terraform's own rule for a literal validation message: one sentence or more.
+_PARSE_ERRORS = (LarkError, ValueError)
 _SENTENCE = re.compile(r"^[A-Z].*[.?!]$", re.DOTALL)
 
 
@@ -52,6 +54,15 @@ class Module:
         for path, block in self.all(kind):
             for label, body in block.items():
                 yield path, unquote(label), body
+
+    def resources(self, kind: str = "resource") -> dict[tuple[str, str], dict[str, Any]]:
+        """{(type, name): body} of every resource (or data source, with kind="data")."""
+        return {
+            (rtype, unquote(name)): body
+            for _, rtype, by_name in self.labelled(kind)
+            for name, body in by_name.items()
+            if not name.startswith("__")
+        }
 
     def variables(self) -> dict[str, dict[str, Any]]:
         return {name: body for _, name, body in self.labelled("variable")}
@@ -81,7 +92,7 @@ def load(directory: Path) -> Module:
         module.texts[path] = text
         try:
             parsed = hcl2.loads(text)
-        except Exception as exc:  # noqa: BLE001  (lark raises many kinds; all mean "does not parse")
+        except _PARSE_ERRORS as exc:
             raise ValueError(f"{path}: does not parse: {exc}") from exc
         for kind, blocks in parsed.items():
             module.blocks.setdefault(kind, []).extend((path, block) for block in blocks)
@@ -159,13 +170,22 @@ def _check_variables(module: Module, root: bool) -> list[str]:
 
     declared = module.variables()
     used = _references(module, _VAR_REF)
-    problems += [f'{path}: var.{name} is used but not declared' for (name,), path in used.items()
-                 if name not in declared]
-    problems += [f'{module.directory}: variable "{name}" is declared but never used'
-                 for name in declared if (name,) not in used]
+    problems += [
+        f"{path}: var.{name} is used but not declared"
+        for (name,), path in used.items()
+        if name not in declared
+    ]
+    problems += [
+        f'{module.directory}: variable "{name}" is declared but never used'
+        for name in declared
+        if (name,) not in used
+    ]
     locals_ = module.locals()
-    problems += [f"{path}: local.{name} is used but not defined" for (name,), path in
-                 _references(module, _LOCAL_REF).items() if name not in locals_]
+    problems += [
+        f"{path}: local.{name} is used but not defined"
+        for (name,), path in _references(module, _LOCAL_REF).items()
+        if name not in locals_
+    ]
     return problems
 
 
@@ -182,9 +202,13 @@ def _check_versions(module: Module) -> list[str]:
     settings = [block for _, block in module.all("terraform")]
     if not settings:
         return [f"{module.directory}: no terraform {{}} block (required_version, required_providers)"]
-    required_version = next((unquote(b["required_version"]) for b in settings if "required_version" in b), None)
+    required_version = next(
+        (unquote(b["required_version"]) for b in settings if "required_version" in b), None
+    )
     if required_version is None or not bounded(required_version):
-        problems.append(f"{module.directory}: required_version {required_version!r} must be bounded (>= x, < y)")
+        problems.append(
+            f"{module.directory}: required_version {required_version!r} must be bounded (>= x, < y)"
+        )
     providers: dict[str, dict[str, Any]] = {}
     for block in settings:
         for group in block.get("required_providers", []):
@@ -226,7 +250,9 @@ def _check_module_calls(module: Module) -> list[str]:
         outputs_of[name] = set(child.outputs())
         meta = {"source", "version", "count", "for_each", "providers", "depends_on"}
         arguments = {key for key in body if not key.startswith("__")} - meta
-        problems += [f'{path}: module "{name}" has no variable "{arg}"' for arg in sorted(arguments - variables.keys())]
+        problems += [
+            f'{path}: module "{name}" has no variable "{arg}"' for arg in sorted(arguments - variables.keys())
+        ]
         problems += [
             f'{path}: module "{name}" needs "{var}" (it has no default)'
             for var, spec in variables.items()
@@ -243,7 +269,7 @@ def _check_skips(module: Module) -> list[str]:
     for path, text in module.texts.items():
         for number, line in enumerate(text.splitlines(), start=1):
             for match in _SKIP_COMMENT.finditer(line):
-                if not _SKIP_ARGUMENT.match(match.group(1) + line[match.end():]):
+                if not _SKIP_ARGUMENT.match(match.group(1) + line[match.end() :]):
                     problems.append(f"{path}:{number}: a checkov skip needs `#checkov:skip=CKV_…:reason`")
     return problems
 
@@ -265,13 +291,19 @@ def _check_readme_example(module: Module) -> list[str]:
         return [f"{readme}: no example terraform.tfvars (a ```hcl block starting with `{TFVARS_MARKER}`)"]
     try:
         values = hcl2.loads(example)
-    except Exception as exc:  # noqa: BLE001
+    except _PARSE_ERRORS as exc:
         return [f"{readme}: the example terraform.tfvars does not parse: {exc}"]
     variables = module.variables()
-    problems = [f"{readme}: the example sets {name}, which is not a variable" for name in values
-                if name not in variables]
-    problems += [f"{readme}: the example leaves out {name}, which has no default" for name, spec in
-                 variables.items() if "default" not in spec and name not in values]
+    names = {name for name in values if not name.startswith("__")}
+    problems = [
+        f"{readme}: the example sets {name}, which is not a variable"
+        for name in sorted(names - variables.keys())
+    ]
+    problems += [
+        f"{readme}: the example leaves out {name}, which has no default"
+        for name, spec in variables.items()
+        if "default" not in spec and name not in names
+    ]
     return problems
 
 

@@ -3,7 +3,7 @@
 # read one Key Vault without any stored credential.
 
 locals {
-  node_subnet_cidr = cidrsubnet(var.vnet_cidr, 6, 0) # x.x.0.0/22; x.x.4.0/24 stays free for a database
+  node_subnet_cidr = cidrsubnet(var.vnet_cidr, 7, 0) # x.x.0.0/23; x.x.2.0/24 stays free for a database
   pod_cidr         = "10.244.0.0/16"
   service_cidr     = "10.2.0.0/16"
   kubeconfig_path  = coalesce(var.kubeconfig_path, "${path.root}/kubeconfig-${var.cluster_name}")

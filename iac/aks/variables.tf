@@ -115,7 +115,7 @@ variable "host_encryption_enabled" {
 
 variable "vnet_cidr" {
   type        = string
-  description = "Address range of the virtual network (a /16): nodes get x.x.0.0/22, and x.x.4.0/24 is left for a delegated database subnet. Pods use the overlay range."
+  description = "Address range of the virtual network (a /16): nodes get x.x.0.0/23, and x.x.2.0/24 is left for a delegated database subnet. Pods use the overlay range."
   default     = "10.1.0.0/16"
 
   validation {

@@ -193,54 +193,37 @@ resource "google_container_cluster" "this" {
   }
 }
 
-resource "google_container_node_pool" "system" {
-  name       = "system"
+# Two pools that differ only in size, autoscaling and one taint: the system pool is reserved
+# for GKE's managed components (kube-dns, metrics agents, …), which tolerate that taint.
+resource "google_container_node_pool" "pools" {
+  for_each = {
+    system = {
+      machine_type = var.system_machine_type
+      node_count   = var.system_node_count
+      autoscaling  = null
+      spot         = false
+      taints       = [{ key = "components.gke.io/gke-managed-components", value = "true", effect = "NO_SCHEDULE" }]
+    }
+    user = {
+      machine_type = var.user_machine_type
+      node_count   = null
+      autoscaling  = { min = var.user_node_min_count, max = var.user_node_max_count }
+      spot         = var.user_spot
+      taints       = []
+    }
+  }
+
+  name       = each.key
   cluster    = google_container_cluster.this.id
   location   = var.zone
-  node_count = var.system_node_count
+  node_count = each.value.node_count
 
-  management {
-    auto_repair  = true
-    auto_upgrade = true
-  }
-
-  node_config {
-    machine_type    = var.system_machine_type
-    image_type      = "COS_CONTAINERD"
-    disk_type       = "pd-balanced"
-    disk_size_gb    = 50
-    service_account = google_service_account.nodes.email
-    oauth_scopes    = local.node_oauth_scopes
-    labels          = { "todo-workflows/pool" = "system" }
-    resource_labels = var.labels
-    metadata        = { disable-legacy-endpoints = "true" }
-
-    # GKE's managed components (kube-dns, metrics agents, …) tolerate this taint; nothing else does.
-    taint {
-      key    = "components.gke.io/gke-managed-components"
-      value  = "true"
-      effect = "NO_SCHEDULE"
+  dynamic "autoscaling" {
+    for_each = each.value.autoscaling == null ? [] : [each.value.autoscaling]
+    content {
+      min_node_count = autoscaling.value.min
+      max_node_count = autoscaling.value.max
     }
-
-    workload_metadata_config {
-      mode = "GKE_METADATA"
-    }
-
-    shielded_instance_config {
-      enable_secure_boot          = true
-      enable_integrity_monitoring = true
-    }
-  }
-}
-
-resource "google_container_node_pool" "user" {
-  name     = "user"
-  cluster  = google_container_cluster.this.id
-  location = var.zone
-
-  autoscaling {
-    min_node_count = var.user_node_min_count
-    max_node_count = var.user_node_max_count
   }
 
   management {
@@ -254,16 +237,25 @@ resource "google_container_node_pool" "user" {
   }
 
   node_config {
-    machine_type    = var.user_machine_type
-    spot            = var.user_spot
+    machine_type    = each.value.machine_type
+    spot            = each.value.spot
     image_type      = "COS_CONTAINERD"
     disk_type       = "pd-balanced"
     disk_size_gb    = 50
     service_account = google_service_account.nodes.email
     oauth_scopes    = local.node_oauth_scopes
-    labels          = { "todo-workflows/pool" = "user" }
+    labels          = { "todo-workflows/pool" = each.key }
     resource_labels = var.labels
     metadata        = { disable-legacy-endpoints = "true" }
+
+    dynamic "taint" {
+      for_each = each.value.taints
+      content {
+        key    = taint.value.key
+        value  = taint.value.value
+        effect = taint.value.effect
+      }
+    }
 
     workload_metadata_config {
       mode = "GKE_METADATA"
@@ -328,5 +320,5 @@ module "dapr" {
   ]
 
   # The system pool refuses Dapr's pods: the user pool must be up.
-  depends_on = [google_container_node_pool.user, google_service_account_iam_member.app_workload_identity]
+  depends_on = [google_container_node_pool.pools, google_service_account_iam_member.app_workload_identity]
 }
