@@ -139,7 +139,9 @@ def _terraform_env() -> dict[str, str]:
 def cmd_iac_fmt(args: argparse.Namespace) -> int:
     binary = terraform.ensure()
     version = terraform.version_of(binary)
-    progress.say(f"==> terraform fmt -check -recursive iac ({binary}, v{'.'.join(map(str, version or ()))})")
+    progress.say(
+        f"==> terraform fmt -check -recursive {args.dir} ({binary}, v{'.'.join(map(str, version or ()))})"
+    )
     command = [str(binary), "fmt", "-recursive", *([] if args.write else ["-check", "-diff"]), str(args.dir)]
     result = subprocess.run(command, env=_terraform_env(), check=False)
     if result.returncode != 0 and not args.write:
@@ -183,6 +185,11 @@ def cmd_iac_validate(args: argparse.Namespace) -> int:
                     break
     for line in failed:
         progress.say(f"!! {line}")
+    if failed:
+        progress.say(
+            "`terraform init` downloads the providers from registry.terraform.io (or a mirror named in "
+            "TF_CLI_CONFIG_FILE); see iac/README.md."
+        )
     return 1 if failed else 0
 
 

@@ -113,10 +113,14 @@ def _strings(node: Any, skip_keys: frozenset[str] = frozenset({"description"})) 
             yield from _strings(item, skip_keys)
 
 
-def _references(module: Module, pattern: re.Pattern[str]) -> dict[tuple[str, ...], Path]:
+def _references(
+    module: Module, pattern: re.Pattern[str], skip_kinds: frozenset[str] = frozenset()
+) -> dict[tuple[str, ...], Path]:
     """Each reference matched by pattern (its groups), with the first file it occurs in."""
     found: dict[tuple[str, ...], Path] = {}
     for kind, blocks in module.blocks.items():
+        if kind in skip_kinds:
+            continue
         for path, block in blocks:
             for text in _strings({kind: block}):
                 for match in pattern.finditer(text):
@@ -175,10 +179,12 @@ def _check_variables(module: Module, root: bool) -> list[str]:
         for (name,), path in used.items()
         if name not in declared
     ]
+    # A variable's own validation block does not count as a use.
+    used_elsewhere = _references(module, _VAR_REF, skip_kinds=frozenset({"variable"}))
     problems += [
         f'{module.directory}: variable "{name}" is declared but never used'
         for name in declared
-        if (name,) not in used
+        if (name,) not in used_elsewhere
     ]
     locals_ = module.locals()
     problems += [

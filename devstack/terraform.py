@@ -87,7 +87,7 @@ def build() -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     with progress.step(f"Building Terraform {TERRAFORM_VERSION} from the Go module (first time only)"):
-        progress.say("    downloading about 300 modules, then compiling about 1,500 packages...")
+        progress.say("    downloading a few hundred modules, then compiling about 1,250 packages...")
         env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(staging)}
         # `-v` names each package as it is compiled: that, and "go: downloading", is our progress.
         proc = subprocess.Popen(

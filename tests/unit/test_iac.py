@@ -194,7 +194,10 @@ def test_each_rule_catches_its_mistake(tmp_path: Path, file: str, old: str, new:
 
 def test_unused_variable_and_missing_validation_are_reported(tmp_path: Path) -> None:
     files = dict(GOOD_MODULE)
-    files["variables.tf"] += '\nvariable "spare" {\n  type        = number\n  description = "Unused."\n}\n'
+    files["variables.tf"] += (
+        '\nvariable "spare" {\n  type        = number\n  description = "Unused."\n'
+        '  validation {\n    condition     = var.spare > 0\n    error_message = "Positive."\n  }\n}\n'
+    )
     problems = iaclint.check_module(_write(tmp_path / "m", files), root=True)
     assert any('variable "spare" is declared but never used' in problem for problem in problems)
 
