@@ -100,6 +100,9 @@ def process(data_dir: Path, port: int, controller_port: int, log_path: Path) -> 
                 f"num.partitions={PARTITIONS}",
                 f"log.retention.ms={RETENTION_MS}",
                 "offsets.topic.replication.factor=1",
+                # 50 partitions (the default) make a fresh broker slow to become
+                # group coordinator; one node needs few.
+                "offsets.topic.num.partitions=4",
                 "transaction.state.log.replication.factor=1",
                 "transaction.state.log.min.isr=1",
                 "share.coordinator.state.topic.replication.factor=1",
