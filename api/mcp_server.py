@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
@@ -42,15 +42,14 @@ from api.metrics import MCP_TOOL_CALLS
 from api.problems import problem, validation_errors
 from todos.errors import DomainError, Unavailable
 from todos.models import (
-    PlainText,
     PreviewRequest,
     PreviewResponse,
     SeriesPublic,
     TaskCreate,
+    TaskFilter,
     TaskPage,
     TaskPublic,
     TaskUpdate,
-    UtcDatetime,
 )
 from todos.service import TaskQuery, TaskService, User
 from todos.settings import Settings
@@ -193,32 +192,18 @@ class PreviewArguments(PreviewRequest, _BodyArguments):
     pass
 
 
+class ListTasksArguments(TaskFilter, _BodyArguments):  # type: ignore[misc]  # both bases configure pydantic
+    pass
+
+
 def add_task(arguments: AddTaskArguments, ctx: Context[Any, Any]) -> TaskPublic:
     service, user = _caller(ctx)
     return service.create_task(user, arguments)
 
 
-def list_tasks(
-    ctx: Context[Any, Any],
-    status: Literal["pending", "completed", "all"] = "all",
-    due_before: UtcDatetime | None = None,
-    due_after: UtcDatetime | None = None,
-    series_id: uuid.UUID | None = None,
-    tag: Annotated[PlainText | None, Field(max_length=50)] = None,
-    cursor: Annotated[str | None, Field(max_length=200)] = None,
-    limit: Annotated[int, Field(ge=1, le=200)] = 50,
-) -> TaskPage:
+def list_tasks(arguments: ListTasksArguments, ctx: Context[Any, Any]) -> TaskPage:
     service, user = _caller(ctx)
-    query = TaskQuery(
-        status=status,
-        due_before=due_before,
-        due_after=due_after,
-        series_id=series_id,
-        tag=tag,
-        cursor=cursor,
-        limit=limit,
-    )
-    return service.list_tasks(user, query)
+    return service.list_tasks(user, TaskQuery(**arguments.model_dump()))
 
 
 def complete_task(task_id: uuid.UUID, ctx: Context[Any, Any]) -> TaskPublic:
@@ -306,6 +291,7 @@ TOOLS: tuple[Tool, ...] = (
         "pending for what is still to do), due_before/due_after (RFC 3339), series_id (the occurrences of "
         "one recurring task), tag. Pass `next_cursor` from the previous page as `cursor` for more.",
         read_only=True,
+        body=ListTasksArguments,
     ),
     _tool(
         complete_task,

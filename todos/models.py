@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -348,6 +348,22 @@ class TaskPublic(TaskBase):
     @field_serializer("due_at", "completed_at", "created_at", "updated_at")
     def _utc(self, value: datetime | None) -> str | None:
         return rfc3339(value)
+
+
+class TaskFilter(SQLModel):
+    """Which of the user's tasks GET /v1/tasks (and the list_tasks tool) returns."""
+
+    status: Literal["pending", "completed", "all"] = Field(
+        default="all", description="`pending` for what is still to do."
+    )
+    due_before: UtcDatetime | None = None
+    due_after: UtcDatetime | None = None
+    series_id: uuid.UUID | None = Field(default=None, description="The occurrences of one recurring task.")
+    tag: PlainText | None = Field(default=None, max_length=50)
+    cursor: str | None = Field(
+        default=None, max_length=200, description="`next_cursor` of the previous page, unchanged."
+    )
+    limit: int = Field(default=50, ge=1, le=200)
 
 
 class TaskPage(SQLModel):

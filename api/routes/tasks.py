@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from api.auth import CurrentUser
 from api.deps import Service
 from api.openapi import link, problems
-from todos.models import PlainText, TaskCreate, TaskPage, TaskPublic, TaskUpdate, UtcDatetime
+from todos.models import TaskCreate, TaskFilter, TaskPage, TaskPublic, TaskUpdate
 from todos.service import TaskQuery
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problems(401, 422, 503))
@@ -37,30 +37,9 @@ def create_task(body: TaskCreate, user: CurrentUser, service: Service) -> TaskPu
 
 
 @router.get("", response_model=TaskPage)
-def list_tasks(
-    user: CurrentUser,
-    service: Service,
-    status_: Annotated[Literal["pending", "completed", "all"], Query(alias="status")] = "all",
-    due_before: UtcDatetime | None = None,
-    due_after: UtcDatetime | None = None,
-    series_id: uuid.UUID | None = None,
-    tag: Annotated[PlainText | None, Query(max_length=50)] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> TaskPage:
+def list_tasks(user: CurrentUser, service: Service, filters: Annotated[TaskFilter, Query()]) -> TaskPage:
     """The user's tasks, oldest first, a page at a time (`next_cursor`)."""
-    return service.list_tasks(
-        user,
-        TaskQuery(
-            status=status_,
-            due_before=due_before,
-            due_after=due_after,
-            series_id=series_id,
-            tag=tag,
-            cursor=cursor,
-            limit=limit,
-        ),
-    )
+    return service.list_tasks(user, TaskQuery(**filters.model_dump()))
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=_NOT_FOUND)

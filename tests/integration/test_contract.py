@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.helpers import auth, token_for
+from tests.helpers import token_for
+from tests.integration.support import create_recurring_task
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -27,17 +28,14 @@ SEED = os.environ.get("CONTRACT_SEED", "20261201")
 
 def test_the_live_app_keeps_its_openapi_contract(stack: Stack, client: httpx.Client, tmp_path: Path) -> None:
     user = f"contract-{uuid.uuid4().hex[:8]}"
-    created = client.post(
-        "/v1/tasks",
-        json={
-            "title": "Contract series",
-            "due_at": "2030-01-07T09:00:00-05:00",
-            "recurrence": {"rule": "weekdays", "timezone": "America/New_York"},
-        },
-        headers=auth(user),
-    )
-    assert created.status_code == 201, created.text
-    series_id = created.json()["series_id"]
+    series_id = create_recurring_task(
+        client,
+        user,
+        title="Contract series",
+        due_at="2030-01-07T09:00:00-05:00",
+        rule="weekdays",
+        timezone="America/New_York",
+    )["series_id"]
     report = tmp_path / "schemathesis.json"
 
     run = subprocess.run(

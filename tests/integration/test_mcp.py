@@ -21,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 
-from api.mcp_server import ERROR_META_KEY
+from api.mcp_server import ERROR_META_KEY, TOOL_NAMES
 from devstack.stack import Stack
 from tests.helpers import auth, token_for
 from tests.integration.support import start_stack
@@ -29,16 +29,8 @@ from tests.integration.support import start_stack
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 NEW_YORK = ZoneInfo("America/New_York")
-TOOLS = {
-    "add_task",
-    "list_tasks",
-    "complete_task",
-    "update_task",
-    "delete_task",
-    "preview_recurrence",
-    "get_series_status",
-    "skip_occurrence",
-}
+# The list itself is pinned by tests/unit/test_mcp_tools.py.
+TOOLS = set(TOOL_NAMES)
 CLUSTER_HOST = "todo-api.todo.svc.cluster.local"
 T = TypeVar("T")
 

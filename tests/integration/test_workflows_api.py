@@ -18,7 +18,7 @@ import pytest
 from devstack.paths import REPO_ROOT
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import wait_until
+from tests.integration.support import create_recurring_task, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -28,17 +28,14 @@ def new_user() -> str:
 
 
 def create_series(client: httpx.Client, user: str) -> dict[str, Any]:
-    response = client.post(
-        "/v1/tasks",
-        json={
-            "title": "Weekly review",
-            "due_at": "2030-01-04T16:00:00+01:00",
-            "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=FR", "timezone": "Europe/Paris"},
-        },
-        headers=auth(user),
+    return create_recurring_task(
+        client,
+        user,
+        title="Weekly review",
+        due_at="2030-01-04T16:00:00+01:00",
+        rule="FREQ=WEEKLY;BYDAY=FR",
+        timezone="Europe/Paris",
     )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 def inspect(client: httpx.Client, user: str, instance: str) -> httpx.Response:
