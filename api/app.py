@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import metrics, problems
-from api.routes import ops, series, tasks
+from api import metrics, openapi, problems
+from api.mcp_server import McpEndpoint
+from api.routes import ops, series, tasks, workflows
 from api.runtime import Background
 from todos.dapr_gateway import DaprWorkflowGateway
 from todos.service import TaskService
@@ -19,6 +20,9 @@ DESCRIPTION = """\
 Recurring todos as Dapr Workflows. Every `/v1` route except the recurrence
 preview needs `Authorization: Bearer <JWT>`; the token's `sub` is the user.
 Errors are RFC 9457 problem JSON whose `detail` names the field at fault.
+
+The chatbot's MCP server (streamable HTTP, same bearer token) is at `/mcp`;
+it is not a REST resource, so it is not described here.
 """
 
 
@@ -26,6 +30,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     settings = settings or get_settings()
     gateway = DaprWorkflowGateway()
     service = TaskService(gateway, settings)
+    mcp = McpEndpoint(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -34,7 +39,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
             runner.start()
         app.state.background = runner
         try:
-            yield
+            async with mcp.session_manager.run():
+                yield
         finally:
             if runner is not None:
                 runner.stop()
@@ -45,6 +51,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
     app.state.service = service
     app.state.settings = settings
@@ -53,6 +60,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(tasks.router)
     app.include_router(series.router)
     app.include_router(ops.router)
+    app.include_router(workflows.router)
+    app.router.routes.append(mcp.route())
+    openapi.install(app)
     return app
 
 

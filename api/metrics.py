@@ -15,6 +15,11 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+MCP_TOOL_CALLS = Counter(
+    "todo_mcp_tool_calls_total",
+    "MCP tool calls by tool and outcome: ok, or the error code the caller got.",
+    ["tool", "outcome"],
+)
 
 
 def _route_template(request: Request) -> str:

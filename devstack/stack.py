@@ -428,6 +428,8 @@ class Stack:
         state = {
             "runner_pid": os.getpid(),
             "profile": self.config.profile,
+            # `./task wf` talks to this sidecar.
+            "dapr_grpc_port": self.ports.app_sidecar.grpc,
             "processes": {name: p.pid for name, p in self.processes.items()},
         }
         (self.run_dir / "stack.json").write_text(json.dumps(state, indent=2))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 
 from dapr.ext.workflow.logger import LoggerOptions
 
@@ -44,21 +44,34 @@ class WorkflowGateway(Protocol):
 
 
 _TERMINAL = {"COMPLETED", "FAILED", "TERMINATED"}
+OperatorAction = Literal["pause", "resume", "terminate", "purge"]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """The SDK turns protobuf timestamps into naive UTC datetimes."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 class DaprWorkflowGateway:
-    """DaprWorkflowClient, created on first use (the sidecar may start later)."""
+    """DaprWorkflowClient, created on first use (the sidecar may start later).
+    Without host and port it uses the SDK's defaults ($DAPR_GRPC_PORT)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str | None = None, port: int | None = None) -> None:
         self._client: Any = None
         self._lock = threading.Lock()
+        self._host = host
+        self._port = str(port) if port is not None else None
 
     def _workflows(self) -> Any:
         with self._lock:
             if self._client is None:
                 from dapr.ext.workflow import DaprWorkflowClient
 
-                self._client = DaprWorkflowClient(logger_options=sdk_logger_options())
+                self._client = DaprWorkflowClient(
+                    host=self._host, port=self._port, logger_options=sdk_logger_options()
+                )
             return self._client
 
     def start_series(self, state: SeriesState) -> None:
@@ -88,8 +101,8 @@ class DaprWorkflowGateway:
             instance_id=state.instance_id,
             name=state.name,
             runtime_status=state.runtime_status.name,
-            created_at=state.created_at,
-            last_updated_at=state.last_updated_at,
+            created_at=_utc(state.created_at),
+            last_updated_at=_utc(state.last_updated_at),
             serialized_input=state.serialized_input,
             serialized_output=state.serialized_output,
             serialized_custom_status=state.serialized_custom_status,
@@ -103,6 +116,19 @@ class DaprWorkflowGateway:
                 else None
             ),
         )
+
+    def operate(self, instance: str, action: OperatorAction) -> None:
+        """What an operator may do to any instance (`./task wf`); the service
+        layer never calls this."""
+        client = self._workflows()
+        if action == "pause":
+            client.pause_workflow(instance)
+        elif action == "resume":
+            client.resume_workflow(instance)
+        elif action == "terminate":
+            client.terminate_workflow(instance)
+        else:
+            client.purge_workflow(instance)
 
     def close(self) -> None:
         with self._lock:

@@ -4,12 +4,23 @@ UTC (timestamptz); the API renders it as RFC 3339 with "Z"."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, field_serializer, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Strict,
+    field_serializer,
+    model_validator,
+)
+from pydantic import Field as SchemaField
 from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
@@ -26,20 +37,122 @@ def _timestamp(nullable: bool = True, **kwargs: Any) -> Any:
     return Field(sa_type=DateTime(timezone=True), nullable=nullable, **kwargs)
 
 
+# PostgreSQL text cannot hold NUL: refuse it at the door (422 naming the
+# field), not in the database (500).
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    return value
+
+
+def _no_nul_schema(schema: dict[str, Any]) -> None:
+    schema["pattern"] = NO_NUL_PATTERN
+
+
+# Free text a user types (title, description, a tag filter).
+PlainText = Annotated[str, AfterValidator(_no_nul), SchemaField(json_schema_extra=_no_nul_schema)]
+
+# The characters stripped around a tag, and the schema's pattern: a tag has
+# at least one other character, and no NUL.
+_TAG_SPACE = " \t\n\r"
+TAG_PATTERN = "^[^\\u0000]*[^ \\t\\n\\r\\u0000][^\\u0000]*$"
+
+
 def _clean_tags(value: list[str]) -> list[str]:
     cleaned: list[str] = []
     for tag in value:
-        tag = tag.strip()
-        if not tag or len(tag) > 50:
-            raise ValueError("each tag must be 1-50 characters")
+        if len(tag) > 50 or not tag.strip(_TAG_SPACE) or "\x00" in tag:
+            raise ValueError("each tag must be 1-50 characters, not only spaces, and no NUL (\\u0000)")
+        tag = tag.strip(_TAG_SPACE)
         if tag not in cleaned:
             cleaned.append(tag)
     return cleaned
 
 
+# What the documented formats (JSON Schema "date-time" and "duration", both
+# RFC 3339) allow. pydantic alone is laxer (numbers as epoch seconds, "P1Y3D",
+# no seconds), and a contract that says one thing and accepts another breaks
+# generated clients; so text must match these before pydantic reads it.
+_DATE_TIME = r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?"
+_OFFSET = r"([Zz]|[+-]\d{2}:\d{2})"
+RFC3339_DATE_TIME = re.compile(_DATE_TIME + _OFFSET)
+RFC3339_DATE_TIME_OPTIONAL_OFFSET = re.compile(_DATE_TIME + _OFFSET + "?")
+_DUR_TIME = r"T(\d+H(\d+M(\d+S)?)?|\d+M(\d+S)?|\d+S)"
+RFC3339_DURATION = re.compile(rf"P((\d+D|\d+M(\d+D)?|\d+Y(\d+M(\d+D)?)?)({_DUR_TIME})?|{_DUR_TIME}|\d+W)")
+
+
+def _text_format(pattern: re.Pattern[str], what: str, *objects: type) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, objects):  # Python callers pass the object itself.
+            return value
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return check
+
+
+_rfc3339_instant_text = _text_format(
+    RFC3339_DATE_TIME, "an RFC 3339 date-time such as 2026-12-01T09:00:00Z", datetime
+)
+
+
+def _instant(value: Any) -> Any:
+    if (
+        isinstance(value, str)
+        and RFC3339_DATE_TIME_OPTIONAL_OFFSET.fullmatch(value)
+        and not RFC3339_DATE_TIME.fullmatch(value)
+    ):
+        raise ValueError(
+            "needs a UTC offset (RFC 3339), e.g. 2026-12-01T09:00:00Z or 2026-12-01T09:00:00-05:00"
+        )
+    return _rfc3339_instant_text(value)
+
+
+def duration_text(value: timedelta) -> str:
+    """ISO 8601 in the RFC 3339 (appendix A) form JSON Schema's "duration"
+    format accepts: days, then a contiguous run of hours/minutes/seconds
+    (P1DT2H, PT15M, PT1H0M30S). pydantic's own form (P1Y3D) is not valid there."""
+    days, rest = divmod(int(value.total_seconds()), 86_400)
+    parts = dict(zip("HMS", (rest // 3600, rest % 3600 // 60, rest % 60), strict=True))
+    units = [unit for unit, amount in parts.items() if amount]
+    time = ""
+    if units:
+        span = "HMS"["HMS".index(units[0]) : "HMS".index(units[-1]) + 1]
+        time = "T" + "".join(f"{parts[unit]}{unit}" for unit in span)
+    if not days and not time:
+        return "PT0S"
+    return "P" + (f"{days}D" if days else "") + time
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    branches = [branch for branch in schema.pop("anyOf", []) if branch.get("type") != "null"]
+    if len(branches) == 1:
+        schema.update(branches[0])
+
+
+# A field a PATCH may omit but not clear: its schema shows no null.
+_OMIT_ONLY = SchemaField(json_schema_extra=_drop_null)
+
 # An RFC 3339 instant with an offset (a naive time is refused), stored as UTC.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(UTC))]
-Tags = Annotated[list[str], AfterValidator(_clean_tags)]
+UtcDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_instant),
+    AfterValidator(lambda value: value.astimezone(UTC)),
+]
+Tags = Annotated[
+    # The item rules are _clean_tags' (whose messages are clearer); the schema repeats them.
+    list[
+        Annotated[
+            str, SchemaField(json_schema_extra={"minLength": 1, "maxLength": 50, "pattern": TAG_PATTERN})
+        ]
+    ],
+    SchemaField(max_length=MAX_TAGS),
+    AfterValidator(_clean_tags),
+]
 
 
 class Priority(StrEnum):
@@ -75,8 +188,30 @@ class ReminderSpec(SQLModel):
     """Either `before` (ISO 8601 duration before due_at, e.g. "PT15M") or `at`
     (an RFC 3339 instant)."""
 
-    before: timedelta | None = Field(default=None, schema_extra={"examples": ["PT15M"]})
-    at: UtcDatetime | None = Field(default=None, schema_extra={"examples": ["2026-12-01T08:45:00Z"]})
+    # The schema says "exactly one" too, so generated clients and contract
+    # tests know a reminder with both (or neither) is invalid.
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["before"], "properties": {"before": {"type": "string"}}},
+                {"required": ["at"], "properties": {"at": {"type": "string"}}},
+            ],
+            "examples": [{"before": "PT15M"}, {"at": "2026-12-01T08:45:00Z"}],
+        }
+    )
+
+    before: (
+        Annotated[
+            timedelta,
+            BeforeValidator(
+                _text_format(RFC3339_DURATION, "an ISO 8601 duration such as PT15M or P1D", timedelta)
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="ISO 8601 duration before due_at, e.g. PT15M.")
+    at: UtcDatetime | None = Field(
+        default=None, description="An RFC 3339 instant, e.g. 2026-12-01T08:45:00Z."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ReminderSpec:
@@ -84,7 +219,13 @@ class ReminderSpec(SQLModel):
             raise ValueError("give exactly one of 'before' (ISO 8601 duration) or 'at' (RFC 3339 time)")
         if self.before is not None and self.before < timedelta(0):
             raise ValueError("'before' must be a positive duration such as PT15M")
+        if self.before is not None and self.before.microseconds:
+            raise ValueError("'before' must be whole seconds, such as PT15M or PT90S")
         return self
+
+    @field_serializer("before")
+    def _duration(self, value: timedelta | None) -> str | None:
+        return None if value is None else duration_text(value)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -110,12 +251,11 @@ class RecurrenceSpec(SQLModel):
 
 
 class TaskBase(SQLModel):
-    title: str = Field(min_length=1, max_length=200, schema_extra={"examples": ["Water the plants"]})
-    description: str | None = Field(default=None, max_length=10_000, sa_type=Text)
+    title: PlainText = Field(min_length=1, max_length=200, schema_extra={"examples": ["Water the plants"]})
+    description: PlainText | None = Field(default=None, max_length=10_000, sa_type=Text)
     priority: Priority = Field(default=Priority.medium, sa_type=Text)
     tags: Tags = Field(
         default_factory=list,
-        max_length=MAX_TAGS,
         sa_column=Column(ARRAY(Text), nullable=False, server_default=text("'{}'")),
         schema_extra={"examples": [["home"]]},
     )
@@ -123,6 +263,22 @@ class TaskBase(SQLModel):
 
 
 class TaskCreate(TaskBase):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Stand-up notes",
+                    "description": "What I did, what I will do, blockers.",
+                    "priority": "high",
+                    "tags": ["work"],
+                    "due_at": "2026-12-01T09:00:00-05:00",
+                    "reminders": [{"before": "PT10M"}],
+                    "recurrence": {"rule": "weekdays", "timezone": "America/New_York", "basis": "schedule"},
+                }
+            ]
+        }
+    )
+
     reminders: list[ReminderSpec] = Field(default_factory=list, max_length=MAX_REMINDERS)
     recurrence: RecurrenceSpec | None = None
 
@@ -130,13 +286,29 @@ class TaskCreate(TaskBase):
 class TaskUpdate(SQLModel):
     """Only the fields present in the body change; `null` clears an optional field."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
-    priority: Priority | None = None
-    tags: Tags | None = Field(default=None, max_length=MAX_TAGS)
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Team stand-up notes",
+                    "due_at": "2026-12-02T09:30:00-05:00",
+                    "recurrence": {"rule": "FREQ=WEEKLY;BYDAY=MO,WE,FR", "timezone": "America/New_York"},
+                }
+            ]
+        }
+    )
+
+    # Fields that cannot be cleared accept no null (the schema says so too;
+    # TaskService names the field when a client sends one anyway).
+    title: Annotated[PlainText | None, _OMIT_ONLY] = Field(default=None, min_length=1, max_length=200)
+    description: PlainText | None = Field(default=None, max_length=10_000)
+    priority: Annotated[Priority | None, _OMIT_ONLY] = None
+    tags: Annotated[Tags | None, _OMIT_ONLY] = None
     due_at: UtcDatetime | None = None
-    reminders: list[ReminderSpec] | None = Field(default=None, max_length=MAX_REMINDERS)
-    recurrence: RecurrenceSpec | None = None
+    reminders: Annotated[list[ReminderSpec] | None, _OMIT_ONLY] = Field(
+        default=None, max_length=MAX_REMINDERS
+    )
+    recurrence: Annotated[RecurrenceSpec | None, _OMIT_ONLY] = None
 
 
 class Task(TaskBase, table=True):
@@ -176,6 +348,22 @@ class TaskPublic(TaskBase):
     @field_serializer("due_at", "completed_at", "created_at", "updated_at")
     def _utc(self, value: datetime | None) -> str | None:
         return rfc3339(value)
+
+
+class TaskFilter(SQLModel):
+    """Which of the user's tasks GET /v1/tasks (and the list_tasks tool) returns."""
+
+    status: Literal["pending", "completed", "all"] = Field(
+        default="all", description="`pending` for what is still to do."
+    )
+    due_before: UtcDatetime | None = None
+    due_after: UtcDatetime | None = None
+    series_id: uuid.UUID | None = Field(default=None, description="The occurrences of one recurring task.")
+    tag: PlainText | None = Field(default=None, max_length=50)
+    cursor: str | None = Field(
+        default=None, max_length=200, description="`next_cursor` of the previous page, unchanged."
+    )
+    limit: int = Field(default=50, ge=1, le=200)
 
 
 class TaskPage(SQLModel):
@@ -234,6 +422,51 @@ class WorkflowStatusPublic(SQLModel):
     )
 
 
+class WorkflowPublic(SQLModel):
+    """A workflow instance as the inspect API (`GET /v1/workflows/{instance_id}`) shows it."""
+
+    instance_id: str = Field(schema_extra={"examples": ["series-3f1c9a52-8f0e-4b7a-9d27-1c5e0f6b2a10"]})
+    series_id: uuid.UUID | None = Field(
+        description="The series it runs; null for an instance of another kind."
+    )
+    name: str | None = Field(default=None, schema_extra={"examples": ["recurring_task_workflow"]})
+    runtime_status: str = Field(
+        description="Dapr's runtime status: RUNNING, COMPLETED, CONTINUED_AS_NEW, FAILED, TERMINATED, "
+        "SUSPENDED or PENDING. Two more say Dapr holds no state for the instance: PURGED (it ran and its "
+        "state was purged) and NOT_STARTED (the series' workflow was not scheduled yet; the app retries).",
+        schema_extra={"examples": ["RUNNING"]},
+    )
+    custom_status: dict[str, Any] | None = Field(
+        default=None,
+        description="What the workflow reports about itself: "
+        "{current_task_id, occurrence_index, next_due_at, paused}.",
+        schema_extra={
+            "examples": [
+                {
+                    "current_task_id": "0b6a3c1e-2f4d-4c8e-9a7b-5d3e1f2a4b6c",
+                    "occurrence_index": 3,
+                    "next_due_at": "2026-12-03T14:00:00Z",
+                    "paused": False,
+                }
+            ]
+        },
+    )
+    created_at: str | None = Field(default=None, schema_extra={"examples": ["2026-12-01T14:00:02Z"]})
+    last_updated_at: str | None = Field(default=None, schema_extra={"examples": ["2026-12-02T14:05:11Z"]})
+    input: Any = Field(
+        default=None,
+        description="The current generation's input (parsed JSON): the series state it runs with.",
+    )
+    output: Any = Field(
+        default=None, description="The workflow's result (parsed JSON) once it has completed."
+    )
+    failure_details: dict[str, Any] | None = Field(
+        default=None,
+        description="{message, error_type, stack_trace} when the workflow failed.",
+        schema_extra={"examples": [None]},
+    )
+
+
 class SeriesPublic(SQLModel):
     id: uuid.UUID
     user_id: str
@@ -252,14 +485,44 @@ class SeriesPublic(SQLModel):
     workflow: WorkflowStatusPublic
 
 
+def _wall_or_instant_schema(schema: dict[str, Any]) -> None:
+    """Without an offset it is no JSON Schema "date-time": say what is accepted."""
+    schema.pop("format", None)
+    schema["pattern"] = f"^{RFC3339_DATE_TIME_OPTIONAL_OFFSET.pattern}$"
+
+
 class PreviewRequest(SQLModel):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={
+            "examples": [
+                {
+                    "rule": "weekdays",
+                    "dtstart": "2026-12-01T09:00:00",
+                    "timezone": "America/New_York",
+                    "limit": 5,
+                }
+            ]
+        }
+    )
+
     rule: str = Field(min_length=1, max_length=500, schema_extra={"examples": ["weekdays"]})
-    dtstart: datetime = Field(
+    dtstart: Annotated[
+        datetime,
+        BeforeValidator(
+            _text_format(
+                RFC3339_DATE_TIME_OPTIONAL_OFFSET,
+                "an RFC 3339 date-time, with or without its offset, such as 2026-12-01T09:00:00",
+                datetime,
+            )
+        ),
+        SchemaField(json_schema_extra=_wall_or_instant_schema),
+    ] = Field(
         description="First occurrence. Without an offset it is wall time in `timezone`.",
         schema_extra={"examples": ["2026-12-01T09:00:00"]},
     )
     timezone: str = Field(default="UTC", max_length=64, schema_extra={"examples": ["America/New_York"]})
-    limit: int = Field(default=10, ge=1, le=100)
+    # Strict: "10" or 10.0 is not the integer the schema documents.
+    limit: Annotated[int, Strict()] = Field(default=10, ge=1, le=100)
 
 
 class PreviewResponse(SQLModel):

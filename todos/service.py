@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from todos import recurrence
 from todos.dapr_gateway import WorkflowGateway, WorkflowInfo
 from todos.db import session_scope
-from todos.errors import Conflict, InvalidInput, NotFound
+from todos.errors import Conflict, InvalidInput, NotFound, Unavailable
 from todos.models import (
     Basis,
     RecurrenceSpec,
@@ -41,6 +41,7 @@ from todos.models import (
     TaskPublic,
     TaskStatus,
     TaskUpdate,
+    WorkflowPublic,
     WorkflowStatusPublic,
     rfc3339,
     utcnow,
@@ -58,6 +59,7 @@ from todos.orchestration import (
     SeriesProgress,
     SeriesState,
     instance_id,
+    series_id_of,
 )
 from todos.settings import Settings
 
@@ -452,6 +454,37 @@ class TaskService:
             log.warning("workflow state of %s unavailable", instance, exc_info=True)
             return None
 
+    def describe_workflow(self, user: User, instance: str) -> WorkflowPublic:
+        """A series' workflow, for the series' owner only: another user's
+        instance, an unknown one and one that is not a series are all 404."""
+        series_id = series_id_of(instance)
+        missing = NotFound(
+            f"No workflow {instance!r} exists for this user; series workflows are named "
+            "series-<series id> (see `workflow.instance_id` of GET /v1/series/{id}).",
+            field="instance_id",
+        )
+        if series_id is None:
+            raise missing
+        with session_scope() as session:
+            try:
+                series = self._owned_series(session, user, series_id)
+            except NotFound:
+                raise missing from None
+            started = series.workflow_started_at is not None
+        canonical = instance_id(series_id)
+        try:
+            info = self.workflows.describe(canonical)
+        except Exception as error:
+            log.warning("workflow state of %s unavailable", canonical, exc_info=True)
+            raise Unavailable(
+                "The workflow engine (the Dapr sidecar) did not answer; retry shortly."
+            ) from error
+        if info is None:
+            # Dapr keeps no record of purged instances; the database knows it ran.
+            status = "PURGED" if started else "NOT_STARTED"
+            return WorkflowPublic(instance_id=canonical, series_id=series_id, runtime_status=status)
+        return workflow_public(info, series_id)
+
     def control_series(
         self, user: User, series_id: uuid.UUID, action: Literal["pause", "resume", "skip", "stop"]
     ) -> SeriesPublic:
@@ -713,6 +746,30 @@ class TaskService:
 
 
 _LIVE = (SeriesStatus.active, SeriesStatus.paused)
+
+
+def workflow_public(info: WorkflowInfo, series_id: uuid.UUID | None) -> WorkflowPublic:
+    return WorkflowPublic(
+        instance_id=info.instance_id,
+        series_id=series_id,
+        name=info.name,
+        runtime_status=info.runtime_status,
+        custom_status=_json_or_none(info.serialized_custom_status),
+        created_at=rfc3339(info.created_at),
+        last_updated_at=rfc3339(info.last_updated_at),
+        input=_parsed_json(info.serialized_input),
+        output=_parsed_json(info.serialized_output),
+        failure_details=info.failure_details,
+    )
+
+
+def _parsed_json(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _json_or_none(text: str | None) -> dict[str, Any] | None:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Shared with the local stack (devstack) so `./task token` signs what the app accepts.
 # Refused outside TODO_ENV=dev (see Settings._no_dev_secrets_outside_dev).
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
 DEV_APP_API_TOKEN = "dev-only-app-api-token"  # noqa: S105
 DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:55432/todo"
+
+LOOPBACK_HOSTS = ["127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*", "[::1]", "[::1]:*"]
+LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
 
 class Settings(BaseSettings):
@@ -48,6 +52,15 @@ class Settings(BaseSettings):
     # How often the app repairs series whose workflow call failed after commit.
     sweep_interval_seconds: float = 15.0
 
+    # DNS-rebinding protection of the MCP endpoint (/mcp): a request whose Host
+    # header is not listed gets 421, one whose Origin is not listed 403. Entries
+    # are exact values or "name:*" for any port; a Host without a port (":80")
+    # needs the bare name. Behind a Kubernetes Service list the names clients
+    # use, e.g. TODO_MCP_ALLOWED_HOSTS=todo-api,todo-api:*,todo-api.todo.svc.cluster.local:*
+    # Comma-separated or a JSON list.
+    mcp_allowed_hosts: Annotated[list[str], NoDecode] = LOOPBACK_HOSTS
+    mcp_allowed_origins: Annotated[list[str], NoDecode] = LOOPBACK_ORIGINS
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, value: str) -> str:
@@ -55,6 +68,17 @@ class Settings(BaseSettings):
         for prefix in ("postgresql://", "postgres://"):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("mcp_allowed_hosts", "mcp_allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """Helm values and shells write lists as "a,b"; JSON lists work too."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
         return value
 
     @model_validator(mode="after")

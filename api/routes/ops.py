@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -10,12 +11,17 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from api.openapi import problems
 from todos.db import get_engine
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz")
+def _example(body: dict[str, str]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {"application/json": {"example": body}}}}
+
+
+@router.get("/healthz", responses=_example({"status": "ok"}))
 def healthz() -> dict[str, str]:
     """The process is up (liveness)."""
     return {"status": "ok"}
@@ -39,18 +45,24 @@ def _sidecar_ok() -> str | None:
     return None if response.is_success else f"dapr sidecar: HTTP {response.status_code}"
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is down; the body says which."}})
+@router.get(
+    "/readyz",
+    responses={
+        **_example({"status": "ready"}),
+        **problems(503, descriptions={503: "A dependency is down; `detail` and `checks` say which."}),
+    },
+)
 def readyz(request: Request) -> JSONResponse:
     """Ready for traffic: PostgreSQL answers and the Dapr sidecar is up."""
-    problems = [p for p in (_database_ok(), _sidecar_ok()) if p]
-    if problems:
+    failing = [p for p in (_database_ok(), _sidecar_ok()) if p]
+    if failing:
         return JSONResponse(
             {
                 "type": "about:blank",
                 "title": "Service unavailable",
                 "status": 503,
-                "detail": "Not ready: " + "; ".join(problems) + ".",
-                "checks": problems,
+                "detail": "Not ready: " + "; ".join(failing) + ".",
+                "checks": failing,
             },
             status_code=503,
             media_type="application/problem+json",

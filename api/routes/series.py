@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter
 
 from api.auth import CurrentUser
 from api.deps import Service
+from api.openapi import link, problems
 from todos.models import PreviewRequest, PreviewResponse, SeriesPublic
 
 router = APIRouter(tags=["series"])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such series for this user."}}
+_NOT_FOUND = problems(
+    401, 404, 422, 503, descriptions={404: "No such series for this user (another user's looks the same)."}
+)
 
 
-@router.get("/v1/series/{series_id}", response_model=SeriesPublic, responses=_NOT_FOUND)
+_SERIES_LINKS = {
+    "links": {
+        "ControlSeries": link("control_series", series_id="$response.body#/id"),
+        "GetWorkflow": link("get_workflow", instance_id="$response.body#/workflow/instance_id"),
+    }
+}
+
+
+@router.get(
+    "/v1/series/{series_id}", response_model=SeriesPublic, responses={200: _SERIES_LINKS, **_NOT_FOUND}
+)
 def get_series(series_id: uuid.UUID, user: CurrentUser, service: Service) -> SeriesPublic:
     """Rule, timezone, basis, status, current task, next due, occurrences
     created, and the workflow's runtime and custom status."""
@@ -26,7 +39,11 @@ def get_series(series_id: uuid.UUID, user: CurrentUser, service: Service) -> Ser
 @router.post(
     "/v1/series/{series_id}/{action}",
     response_model=SeriesPublic,
-    responses={**_NOT_FOUND, 409: {"description": "The series has ended."}},
+    responses={
+        200: _SERIES_LINKS,
+        **_NOT_FOUND,
+        **problems(409, descriptions={409: "The series has ended, or nothing to skip."}),
+    },
 )
 def control_series(
     series_id: uuid.UUID,
@@ -39,7 +56,7 @@ def control_series(
     return service.control_series(user, series_id, action)
 
 
-@router.post("/v1/recurrence/preview", response_model=PreviewResponse)
+@router.post("/v1/recurrence/preview", response_model=PreviewResponse, responses=problems(400, 422))
 def preview_recurrence(body: PreviewRequest, service: Service) -> PreviewResponse:
     """The first `limit` occurrences of a rule (UTC) and a sentence describing
     it. No authentication needed."""

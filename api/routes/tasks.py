@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime
 
 from api.auth import CurrentUser
 from api.deps import Service
-from todos.models import TaskCreate, TaskPage, TaskPublic, TaskUpdate
+from api.openapi import link, problems
+from todos.models import TaskCreate, TaskFilter, TaskPage, TaskPublic, TaskUpdate
 from todos.service import TaskQuery
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problems(401, 422, 503))
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such task for this user (another user's task looks the same)."}
-}
+_NOT_FOUND = problems(
+    404, descriptions={404: "No such task for this user (another user's task looks the same)."}
+)
+_CONFLICT = problems(409)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic)
+_SERIES_LINK = {"links": {"GetSeries": link("get_series", series_id="$response.body#/series_id")}}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TaskPublic,
+    responses={201: _SERIES_LINK, **problems(400)},
+)
 def create_task(body: TaskCreate, user: CurrentUser, service: Service) -> TaskPublic:
     """Create a task; with `recurrence` it starts a recurring series (its
     workflow is `series-{series_id}`) whose first occurrence is this task."""
@@ -28,30 +37,9 @@ def create_task(body: TaskCreate, user: CurrentUser, service: Service) -> TaskPu
 
 
 @router.get("", response_model=TaskPage)
-def list_tasks(
-    user: CurrentUser,
-    service: Service,
-    status_: Annotated[Literal["pending", "completed", "all"], Query(alias="status")] = "all",
-    due_before: AwareDatetime | None = None,
-    due_after: AwareDatetime | None = None,
-    series_id: uuid.UUID | None = None,
-    tag: Annotated[str | None, Query(max_length=50)] = None,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> TaskPage:
+def list_tasks(user: CurrentUser, service: Service, filters: Annotated[TaskFilter, Query()]) -> TaskPage:
     """The user's tasks, oldest first, a page at a time (`next_cursor`)."""
-    return service.list_tasks(
-        user,
-        TaskQuery(
-            status=status_,
-            due_before=due_before,
-            due_after=due_after,
-            series_id=series_id,
-            tag=tag,
-            cursor=cursor,
-            limit=limit,
-        ),
-    )
+    return service.list_tasks(user, TaskQuery(**filters.model_dump()))
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=_NOT_FOUND)
@@ -59,7 +47,11 @@ def get_task(task_id: uuid.UUID, user: CurrentUser, service: Service) -> TaskPub
     return service.get_task(user, task_id)
 
 
-@router.patch("/{task_id}", response_model=TaskPublic, responses=_NOT_FOUND)
+@router.patch(
+    "/{task_id}",
+    response_model=TaskPublic,
+    responses={200: _SERIES_LINK, **_NOT_FOUND, **_CONFLICT, **problems(400)},
+)
 def update_task(task_id: uuid.UUID, body: TaskUpdate, user: CurrentUser, service: Service) -> TaskPublic:
     """Change fields; a new `recurrence` rule applies from the current occurrence."""
     return service.update_task(user, task_id, body)
@@ -78,7 +70,7 @@ def delete_task(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{task_id}/complete", response_model=TaskPublic, responses=_NOT_FOUND)
+@router.post("/{task_id}/complete", response_model=TaskPublic, responses={**_NOT_FOUND, **_CONFLICT})
 def complete_task(task_id: uuid.UUID, user: CurrentUser, service: Service) -> TaskPublic:
     """Mark done (idempotent). For a recurring task the series then creates
     the next occurrence."""

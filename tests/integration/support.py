@@ -7,10 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from devstack.ports import StackPorts
 from devstack.stack import Stack, StackConfig
+from tests.helpers import auth
 
 # Short timers so tests see reconciliation within seconds, not minutes.
 FAST_TIMERS = {
@@ -31,6 +33,20 @@ def start_stack(run_dir: Path, profile: str = "default", **app_env: str) -> Stac
     )
     stack.__enter__()
     return stack
+
+
+def create_recurring_task(
+    client: httpx.Client, user: str, *, title: str, due_at: str, rule: str, timezone: str
+) -> dict[str, Any]:
+    """POST /v1/tasks with a recurrence: the first occurrence of a new series."""
+    response = client.post(
+        "/v1/tasks",
+        json={"title": title, "due_at": due_at, "recurrence": {"rule": rule, "timezone": timezone}},
+        headers=auth(user),
+    )
+    assert response.status_code == 201, response.text
+    task: dict[str, Any] = response.json()
+    return task
 
 
 def wait_until(

@@ -48,3 +48,14 @@ def test_production_accepts_real_secrets_or_a_jwks_url() -> None:
 def test_libpq_urls_get_the_psycopg_driver() -> None:
     settings = Settings(env="dev", database_url="postgres://u:p@db:5432/todo")
     assert settings.database_url == "postgresql+psycopg://u:p@db:5432/todo"
+
+
+def test_mcp_hosts_default_to_loopback_and_read_lists_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert "127.0.0.1:*" in Settings(env="dev").mcp_allowed_hosts
+    monkeypatch.setenv("TODO_MCP_ALLOWED_HOSTS", "todo-api, todo-api:*,")
+    monkeypatch.setenv("TODO_MCP_ALLOWED_ORIGINS", '["https://chat.example.com"]')
+    settings = Settings(env="dev")
+    assert settings.mcp_allowed_hosts == ["todo-api", "todo-api:*"]
+    assert settings.mcp_allowed_origins == ["https://chat.example.com"]

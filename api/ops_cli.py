@@ -1,0 +1,187 @@
+"""Look at and steer one workflow instance through the Dapr sidecar, without a
+REST token: `./task wf -- status series-<id>` locally, or in a pod
+`python -m api.ops_cli status series-<id>` (the sidecar sets DAPR_GRPC_PORT).
+
+The sidecar's gRPC port: --dapr-grpc-port, else $DAPR_GRPC_PORT, else the
+port `./task up` wrote to .run/stack.json, else Dapr's default 50001.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from todos.dapr_gateway import DaprWorkflowGateway, OperatorAction, WorkflowInfo
+from todos.orchestration import series_id_of
+from todos.service import workflow_public
+
+DEFAULT_GRPC_PORT = 50001
+_TERMINAL = ("COMPLETED", "FAILED", "TERMINATED")
+# What each action leads to, and how long to wait for the engine to get there.
+_EXPECTED: dict[str, tuple[str, ...]] = {
+    "pause": ("SUSPENDED",),
+    "resume": ("RUNNING", *_TERMINAL),
+    "terminate": _TERMINAL,
+}
+_WAIT_SECONDS = 15.0
+
+
+class OpsError(Exception):
+    """A message for the operator and the exit status that goes with it."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def grpc_port(explicit: int | None, state_file: Path) -> tuple[int, str]:
+    """The sidecar's gRPC port and where it came from."""
+    if explicit is not None:
+        return explicit, "--dapr-grpc-port"
+    if os.environ.get("DAPR_GRPC_PORT"):
+        return int(os.environ["DAPR_GRPC_PORT"]), "$DAPR_GRPC_PORT"
+    if state_file.exists():
+        port = json.loads(state_file.read_text()).get("dapr_grpc_port")
+        if isinstance(port, int):
+            return port, str(state_file)
+    return DEFAULT_GRPC_PORT, "Dapr's default"
+
+
+class Operator:
+    def __init__(self, gateway: DaprWorkflowGateway, where: str) -> None:
+        self.gateway = gateway
+        self.where = where
+
+    def _call(self, what: Callable[[], Any]) -> Any:
+        import grpc
+
+        try:
+            return what()
+        except grpc.RpcError as error:
+            code = error.code() if hasattr(error, "code") else None
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise OpsError(
+                    f"Cannot reach the Dapr sidecar at {self.where}; is the stack up (`./task up`)?", 2
+                ) from error
+            details = error.details() if hasattr(error, "details") else str(error)
+            raise OpsError(f"The sidecar at {self.where} refused: {details}") from error
+
+    def state(self, instance: str) -> WorkflowInfo:
+        info = self._call(lambda: self.gateway.describe(instance))
+        if info is None:
+            raise OpsError(
+                f"No workflow instance {instance!r} on the sidecar at {self.where}: unknown, or purged. "
+                "Series workflows are named series-<series id>."
+            )
+        assert isinstance(info, WorkflowInfo)
+        return info
+
+    def act(self, instance: str, action: OperatorAction) -> str:
+        before = self.state(instance)
+        if action == "purge" and before.runtime_status not in _TERMINAL:
+            raise OpsError(
+                f"{instance} is {before.runtime_status}; only a finished workflow ({', '.join(_TERMINAL)}) "
+                "can be purged. Terminate it first."
+            )
+        self._call(lambda: self.gateway.operate(instance, action))
+        if action == "purge":
+            if self._call(lambda: self.gateway.describe(instance)) is not None:
+                raise OpsError(f"{instance} is still there after the purge.")
+            return f"{instance}: purged (its history and state are gone)."
+        status = self._wait_for(instance, _EXPECTED[action])
+        message = f"{instance}: {before.runtime_status} -> {status}"
+        if action == "terminate" and series_id_of(instance) is not None:
+            message += (
+                "\nThe series itself stays active in the database: POST /v1/series/{id}/stop ends it for "
+                "its user (a new completion will not restart the workflow)."
+            )
+        return message
+
+    def _wait_for(self, instance: str, statuses: tuple[str, ...]) -> str:
+        deadline = time.monotonic() + _WAIT_SECONDS
+        while True:
+            status = self.state(instance).runtime_status
+            if status in statuses or time.monotonic() > deadline:
+                return status
+            time.sleep(0.2)
+
+
+def describe(info: WorkflowInfo) -> str:
+    public = workflow_public(info, series_id_of(info.instance_id))
+    rows = [
+        ("instance", public.instance_id),
+        ("workflow", public.name),
+        ("status", public.runtime_status),
+        ("created", public.created_at),
+        ("updated", public.last_updated_at),
+        ("custom", public.custom_status),
+        ("input", public.input),
+        ("output", public.output),
+        ("failure", public.failure_details),
+    ]
+    return "\n".join(
+        f"{label:<9}{value if isinstance(value, str) else json.dumps(value)}"
+        for label, value in rows
+        if value is not None
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="./task wf --",
+        description="Look at or steer one Dapr workflow instance (e.g. series-<series id>) through the "
+        "local sidecar. For operators: needs no REST token, only access to the sidecar's gRPC port.",
+        epilog=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    parser.add_argument("--dapr-grpc-port", type=int, help="the sidecar's gRPC port")
+    parser.add_argument("--dapr-host", default="127.0.0.1", help="the sidecar's host (default 127.0.0.1)")
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        default=Path(".run/stack.json"),
+        help="the local stack's state file (default .run/stack.json)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    helps = {
+        "status": "show runtime status, custom status, times, input, output and failure details",
+        "pause": "suspend the instance (Dapr SUSPENDED); the series' own pause is POST /v1/series/{id}/pause",
+        "resume": "resume a suspended instance",
+        "terminate": "stop the instance for good (Dapr TERMINATED)",
+        "purge": "delete a finished instance's history and state",
+    }
+    for name, text in helps.items():
+        command = sub.add_parser(name, help=text, description=text)
+        command.add_argument("instance_id", help="workflow instance id, e.g. series-<series id>")
+        if name == "status":
+            command.add_argument("--json", action="store_true", help="print JSON (the inspect API's shape)")
+    args = parser.parse_args(argv)
+
+    port, source = grpc_port(args.dapr_grpc_port, args.state_file)
+    gateway = DaprWorkflowGateway(host=args.dapr_host, port=port)
+    operator = Operator(gateway, f"{args.dapr_host}:{port} ({source})")
+    try:
+        if args.command == "status":
+            info = operator.state(args.instance_id)
+            if args.json:
+                public = workflow_public(info, series_id_of(info.instance_id))
+                print(json.dumps(public.model_dump(mode="json"), indent=2))
+            else:
+                print(describe(info))
+        else:
+            print(operator.act(args.instance_id, args.command))
+    except OpsError as error:
+        print(f"wf: {error}", file=sys.stderr)
+        return error.status
+    finally:
+        gateway.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

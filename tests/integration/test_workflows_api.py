@@ -1,0 +1,166 @@
+"""GET /v1/workflows/{instance_id} and the operator command (`./task wf`),
+against the real workflow engine: what the owner sees of a running series,
+that nobody else sees anything, and how a terminated or purged workflow shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack.paths import REPO_ROOT
+from devstack.stack import Stack
+from tests.helpers import auth
+from tests.integration.support import create_recurring_task, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+def new_user() -> str:
+    return f"wf-{uuid.uuid4().hex[:8]}"
+
+
+def create_series(client: httpx.Client, user: str) -> dict[str, Any]:
+    return create_recurring_task(
+        client,
+        user,
+        title="Weekly review",
+        due_at="2030-01-04T16:00:00+01:00",
+        rule="FREQ=WEEKLY;BYDAY=FR",
+        timezone="Europe/Paris",
+    )
+
+
+def inspect(client: httpx.Client, user: str, instance: str) -> httpx.Response:
+    return client.get(f"/v1/workflows/{instance}", headers=auth(user))
+
+
+def status_becomes(client: httpx.Client, user: str, instance: str, status: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        response = inspect(client, user, instance)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body if body["runtime_status"] == status else None
+
+    return wait_until(check, timeout=60, what=f"{instance} to be {status}")  # type: ignore[no-any-return]
+
+
+def wf(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`./task wf -- ARGS` without Task in between."""
+    return subprocess.run(
+        [sys.executable, "-m", "api.ops_cli", *args],
+        cwd=REPO_ROOT,
+        env={k: v for k, v in {**os.environ, **(env or {})}.items() if k != "DAPR_GRPC_PORT"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_owner_sees_status_custom_status_times_and_input(client: httpx.Client) -> None:
+    user = new_user()
+    task = create_series(client, user)
+    instance = f"series-{task['series_id']}"
+
+    def running_with_status() -> dict[str, Any] | None:
+        body: dict[str, Any] = inspect(client, user, instance).json()
+        return body if body["runtime_status"] == "RUNNING" and body["custom_status"] else None
+
+    body = wait_until(running_with_status, timeout=60, what="the series workflow to report its status")
+
+    assert body["instance_id"] == instance and body["series_id"] == task["series_id"]
+    assert body["name"] == "recurring_task_workflow"
+    assert body["custom_status"] == {
+        "current_task_id": task["id"],
+        "occurrence_index": 1,
+        "next_due_at": "2030-01-04T15:00:00Z",
+        "paused": False,
+    }
+    assert body["created_at"].endswith("Z") and body["last_updated_at"].endswith("Z")
+    assert body["created_at"] <= body["last_updated_at"]
+    assert body["input"]["series_id"] == task["series_id"] and body["input"]["user_id"] == user
+    assert body["input"]["rule"] == "FREQ=WEEKLY;BYDAY=FR"
+    assert body["output"] is None and body["failure_details"] is None
+
+
+def test_nobody_else_sees_a_workflow(client: httpx.Client) -> None:
+    owner = new_user()
+    task = create_series(client, owner)
+    instance = f"series-{task['series_id']}"
+    status_becomes(client, owner, instance, "RUNNING")
+
+    for user, target in [
+        (new_user(), instance),  # another user's
+        (owner, f"series-{uuid.uuid4()}"),  # unknown
+        (owner, "not-a-series-workflow"),
+    ]:
+        response = inspect(client, user, target)
+        assert response.status_code == 404, target
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "NOT_FOUND"
+        assert "series-<series id>" in response.json()["detail"]
+    anonymous = client.get(f"/v1/workflows/{instance}")
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "UNAUTHORIZED"
+    assert inspect(client, owner, "series-" + "x" * 200).status_code == 422
+
+
+def test_terminated_then_purged_through_the_operator_command(stack: Stack, client: httpx.Client) -> None:
+    user = new_user()
+    task = create_series(client, user)
+    instance = f"series-{task['series_id']}"
+    status_becomes(client, user, instance, "RUNNING")
+    port = ["--dapr-grpc-port", str(stack.ports.app_sidecar.grpc)]
+
+    refused = wf(*port, "purge", instance)
+    assert refused.returncode == 1 and "only a finished workflow" in refused.stderr
+
+    paused = wf(*port, "pause", instance)
+    assert paused.returncode == 0, paused.stderr
+    assert f"{instance}: RUNNING -> SUSPENDED" in paused.stdout
+    status_becomes(client, user, instance, "SUSPENDED")
+    resumed = wf(*port, "resume", instance)
+    assert resumed.returncode == 0 and "SUSPENDED -> RUNNING" in resumed.stdout, resumed.stderr
+
+    terminated = wf(*port, "terminate", instance)
+    assert terminated.returncode == 0, terminated.stderr
+    assert "-> TERMINATED" in terminated.stdout and "POST /v1/series/{id}/stop" in terminated.stdout
+    assert (
+        status_becomes(client, user, instance, "TERMINATED")["custom_status"]["current_task_id"] == task["id"]
+    )
+    # The series endpoint shows the same engine state.
+    series = client.get(f"/v1/series/{task['series_id']}", headers=auth(user)).json()
+    assert series["workflow"]["runtime_status"] == "TERMINATED"
+
+    # Found through the state file `./task up` writes, as an operator would.
+    state = json.loads((stack.run_dir / "stack.json").read_text())
+    assert state["dapr_grpc_port"] == stack.ports.app_sidecar.grpc
+    shown = wf("--state-file", str(stack.run_dir / "stack.json"), "status", "--json", instance)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["runtime_status"] == "TERMINATED"
+
+    purged = wf(*port, "purge", instance)
+    assert purged.returncode == 0 and "purged" in purged.stdout, purged.stderr
+    body = inspect(client, user, instance).json()
+    assert body["runtime_status"] == "PURGED"
+    assert body["custom_status"] is None and body["created_at"] is None
+
+    gone = wf(*port, "status", instance)
+    assert gone.returncode == 1 and f"No workflow instance '{instance}'" in gone.stderr
+
+
+def test_the_operator_command_explains_an_unreachable_sidecar(tmp_path: Path) -> None:
+    unreachable = wf("--dapr-grpc-port", "1", "status", "series-whatever")
+    assert unreachable.returncode == 2
+    assert "Cannot reach the Dapr sidecar at 127.0.0.1:1" in unreachable.stderr
+    helped = wf("--help")
+    assert helped.returncode == 0
+    for command in ("status", "pause", "resume", "terminate", "purge"):
+        assert command in helped.stdout
