@@ -10,15 +10,14 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.integration.support import start_stack
+from tests.integration.support import running_stack
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
     """The default-profile stack, shared by every test that does not break it."""
-    running = start_stack(tmp_path_factory.mktemp("stack-default"))
-    yield running
-    running.stop()
+    with running_stack("default") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

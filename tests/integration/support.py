@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +25,25 @@ FAST_TIMERS = {
 }
 
 
-def start_stack(run_dir: Path, profile: str = "default", **app_env: str) -> Stack:
+@contextmanager
+def running_stack(name: str, profile: str = "default", **app_env: str) -> Iterator[Stack]:
+    """A stack on free ports in a fresh directory of its own, removed after.
+
+    Not under pytest's basetemp: pytest makes that 0700 again at every session
+    start, which would lock out the unprivileged PostgreSQL user of a stack
+    another session (a parallel run) is starting."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"todo-{name}-"))
+    run_dir.chmod(0o755)
     stack = Stack(
         StackConfig(
-            profile=profile,
-            ports=StackPorts.random(),
-            run_dir=run_dir,
-            app_env={**FAST_TIMERS, **app_env},
+            profile=profile, ports=StackPorts.random(), run_dir=run_dir, app_env={**FAST_TIMERS, **app_env}
         )
     )
-    stack.__enter__()
-    return stack
+    try:
+        with stack:
+            yield stack
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def create_recurring_task(

@@ -14,16 +14,15 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from devstack import kafka
 from devstack.stack import Stack
-from tests.integration.support import start_stack
+from tests.integration.support import running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
-def kafka_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack-kafka"), profile="kafka")
-    yield running
-    running.stop()
+def kafka_stack() -> Iterator[Stack]:
+    with running_stack("kafka", profile="kafka") as running:
+        yield running
 
 
 def test_stack_creates_the_topics_with_twelve_partitions(kafka_stack: Stack) -> None:

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -24,7 +23,7 @@ from mcp_types import CallToolResult
 from api.mcp_server import ERROR_META_KEY, TOOL_NAMES
 from devstack.stack import Stack
 from tests.helpers import auth, token_for
-from tests.integration.support import start_stack
+from tests.integration.support import running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -338,15 +337,14 @@ async def test_an_unlisted_host_is_refused(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="module")
-def service_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def service_stack() -> Iterator[Stack]:
     """The app configured with the names a Kubernetes Service gives it."""
-    running = start_stack(
-        Path(tmp_path_factory.mktemp("stack-mcp-hosts")),
+    with running_stack(
+        "mcp-hosts",
         TODO_MCP_ALLOWED_HOSTS=f"{CLUSTER_HOST}:*,todo-api,todo-api:*",
         TODO_MCP_ALLOWED_ORIGINS="https://chat.example.com",
-    )
-    yield running
-    running.stop()
+    ) as running:
+        yield running
 
 
 async def test_a_host_allowed_by_settings_is_served(service_stack: Stack) -> None:

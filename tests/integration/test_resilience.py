@@ -13,16 +13,15 @@ import pytest
 
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import start_stack, wait_until
+from tests.integration.support import running_stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")
-def fresh_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack-resilience"))
-    yield running
-    running.stop()
+def fresh_stack() -> Iterator[Stack]:
+    with running_stack("resilience") as running:
+        yield running
 
 
 @pytest.fixture
