@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import metrics, problems
-from api.routes import ops, series, tasks
+from api.routes import events, history, ops, series, tasks
 from api.runtime import Background
 from todos.dapr_gateway import DaprWorkflowGateway
+from todos.relay import start_relay
 from todos.service import TaskService
 from todos.settings import Settings, get_settings
 
@@ -24,6 +25,8 @@ Errors are RFC 9457 problem JSON whose `detail` names the field at fault.
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    if settings.role == "audit":
+        return create_audit_app(settings, background=background)
     gateway = DaprWorkflowGateway()
     service = TaskService(gateway, settings)
 
@@ -33,9 +36,12 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         if runner is not None:
             runner.start()
         app.state.background = runner
+        relay = start_relay(settings) if background else None
         try:
             yield
         finally:
+            if relay is not None:
+                relay.stop()
             if runner is not None:
                 runner.stop()
             gateway.close()
@@ -52,6 +58,36 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.middleware("http")(metrics.record)
     app.include_router(tasks.router)
     app.include_router(series.router)
+    app.include_router(history.router)
+    app.include_router(ops.router)
+    return app
+
+
+def create_audit_app(settings: Settings, *, background: bool = True) -> FastAPI:
+    """The audit role (app-id todo-audit): Dapr subscriptions that write the
+    audit log, the task history, and ops routes; none of the api role's."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        relay = start_relay(settings) if background else None
+        try:
+            yield
+        finally:
+            if relay is not None:
+                relay.stop()
+
+    app = FastAPI(
+        title="Todo workflows: audit",
+        version="1.0.0",
+        description="The audit trail of every task change, consumed from Kafka through Dapr pub/sub. "
+        + DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    problems.install(app)
+    app.middleware("http")(metrics.record)
+    app.include_router(events.router)
+    app.include_router(history.router)
     app.include_router(ops.router)
     return app
 

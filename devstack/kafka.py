@@ -20,7 +20,10 @@ from devstack.process import ManagedProcess
 
 KAFKA_VERSION = "4.4.0"
 POM = REPO_ROOT / "tools" / "kafka" / "pom.xml"
-TOPICS = ("task-events", "reminders", "task-updates")
+EVENT_TOPICS = ("task-events", "reminders", "task-updates")
+# One dead-letter topic per subscription (components/common/subscriptions.yaml).
+DEAD_LETTER_TOPICS = tuple(f"{topic}-dlq" for topic in EVENT_TOPICS)
+TOPICS = EVENT_TOPICS + DEAD_LETTER_TOPICS
 PARTITIONS = 12
 RETENTION_MS = 7 * 24 * 3600 * 1000
 

@@ -1,0 +1,223 @@
+"""The audit trail: every event consumed from the three topics, once.
+
+`record` takes what Dapr delivered (bulk or single CloudEvents), writes the
+valid events to `audit_log` with `INSERT … ON CONFLICT (event_id) DO NOTHING`
+(a redelivery is a no-op) and tells Dapr, per message, SUCCESS, RETRY
+(database trouble: try again later) or DROP (not an event we can ever read:
+Dapr moves it to the subscription's dead-letter topic). It never raises on
+bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy import BigInteger, Column, Identity, Index, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Field, SQLModel, col, select
+
+from todos.db import session_scope
+from todos.errors import NotFound
+from todos.events import REMINDERS, TASK_EVENTS, TaskEvent, UnsupportedVersion, parse_event
+from todos.metrics import AUDIT_DUPLICATES, AUDIT_EVENTS, DEAD_LETTERS
+from todos.models import Task, _timestamp, rfc3339, utcnow
+
+log = logging.getLogger(__name__)
+
+Status = Literal["SUCCESS", "RETRY", "DROP"]
+INVALID = "invalid"
+UNSUPPORTED = "unsupported_version"
+# What GET /v1/tasks/{id}/history lists: the task's lifecycle and reminders
+# (a task.updated carries its field changes; task-updates repeats them).
+HISTORY_TOPICS = (TASK_EVENTS, REMINDERS)
+
+
+class AuditRecord(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_task", "task_id", "occurred_at", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
+    # A redelivered event finds its row here and is ignored.
+    event_id: uuid.UUID = Field(unique=True)
+    topic: str = Field(sa_type=Text)
+    event_type: str = Field(sa_type=Text)
+    event_version: str = Field(sa_type=Text)
+    user_id: str = Field(sa_type=Text)
+    task_id: uuid.UUID | None = None
+    series_id: uuid.UUID | None = None
+    occurred_at: datetime = _timestamp(nullable=False)
+    recorded_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
+    payload: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as Dapr hands it over: its id in the request (bulk entry
+    id, or the CloudEvent id), the topic and the CloudEvent."""
+
+    entry_id: str
+    topic: str
+    cloud_event: Any
+
+
+def _event_of(delivery: Delivery) -> TaskEvent:
+    cloud_event = delivery.cloud_event
+    if not isinstance(cloud_event, dict):
+        raise ValueError("the message is not a CloudEvent (a JSON object)")
+    data = cloud_event.get("data")
+    if isinstance(data, str | bytes):
+        data = json.loads(data)
+    event = parse_event(data)
+    if event.topic != delivery.topic:
+        raise ValueError(f"{event.event_type} does not belong on topic {delivery.topic}")
+    return event
+
+
+def _describe(value: Any) -> str:
+    text_value = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text_value if len(text_value) <= 300 else text_value[:300] + "…"
+
+
+def record(deliveries: list[Delivery]) -> dict[str, Status]:
+    """Write the valid events of `deliveries` to the audit log; the status
+    of each delivery by entry id."""
+    statuses: dict[str, Status] = {}
+    events: dict[str, TaskEvent] = {}
+    for delivery in deliveries:
+        try:
+            events[delivery.entry_id] = _event_of(delivery)
+        except UnsupportedVersion as error:
+            log.error(
+                "dead-lettering a message on %s: %s (message: %s)",
+                delivery.topic,
+                error,
+                _describe(delivery.cloud_event),
+            )
+            AUDIT_EVENTS.labels(UNSUPPORTED).inc()
+            statuses[delivery.entry_id] = "DROP"
+        except (ValidationError, ValueError, TypeError) as error:
+            reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+            log.warning(
+                "dead-lettering a malformed message on %s: %s (message: %s)",
+                delivery.topic,
+                reason,
+                _describe(delivery.cloud_event),
+            )
+            AUDIT_EVENTS.labels(INVALID).inc()
+            statuses[delivery.entry_id] = "DROP"
+    if not events:
+        return statuses
+    rows = [
+        {
+            "event_id": event.event_id,
+            "topic": event.topic,
+            "event_type": event.event_type,
+            "event_version": event.event_version,
+            "user_id": event.user_id,
+            "task_id": event.task_id,
+            "series_id": event.series_id,
+            "occurred_at": event.occurred_at,
+            "recorded_at": utcnow(),
+            "payload": event.payload,
+        }
+        for event in _unique(events.values())
+    ]
+    try:
+        with session_scope() as session:
+            inserted = set(
+                session.scalars(
+                    pg_insert(AuditRecord)
+                    .values(rows)
+                    .on_conflict_do_nothing(index_elements=["event_id"])
+                    .returning(col(AuditRecord.event_id))
+                )
+            )
+    except SQLAlchemyError:
+        log.warning("writing %d audit events failed; asking for redelivery", len(rows), exc_info=True)
+        statuses.update(dict.fromkeys(events, "RETRY"))
+        return statuses
+    for entry_id, event in events.items():
+        statuses[entry_id] = "SUCCESS"
+        if event.event_id in inserted:
+            AUDIT_EVENTS.labels(event.event_type).inc()
+            inserted.discard(event.event_id)
+        else:
+            AUDIT_DUPLICATES.inc()
+    return statuses
+
+
+def _unique(events: Any) -> list[TaskEvent]:
+    """One row per event id: a batch may carry the same event twice, which
+    one INSERT … ON CONFLICT cannot take."""
+    return list({event.event_id: event for event in events}.values())
+
+
+def dead_letter(topic: str, cloud_event: Any) -> None:
+    """A message reached a dead-letter topic: count it and log it for operators."""
+    DEAD_LETTERS.labels(topic).inc()
+    log.warning("dead letter on %s: %s", topic, _describe(cloud_event))
+
+
+# ---- history ----------------------------------------------------------------
+
+
+class HistoryEvent(SQLModel):
+    event_id: uuid.UUID
+    event_type: str = Field(schema_extra={"examples": ["task.updated"]})
+    event_version: str = Field(schema_extra={"examples": ["1.0"]})
+    occurred_at: str = Field(schema_extra={"examples": ["2026-12-01T09:00:00.123456Z"]})
+    recorded_at: str
+    series_id: uuid.UUID | None
+    payload: dict[str, Any] = Field(
+        description="task.* events: `task` (the task after the change; before it, for task.deleted); "
+        "task.updated also `changes` {field: {old, new}}."
+    )
+
+
+class TaskHistory(SQLModel):
+    task_id: uuid.UUID
+    events: list[HistoryEvent] = Field(description="Oldest first.")
+
+
+def history(user_id: str, task_id: uuid.UUID) -> TaskHistory:
+    """What happened to a task, oldest first. Owner only: another user's
+    task (or one that never existed) is a 404 either way."""
+    with session_scope() as session:
+        records = list(
+            session.exec(
+                select(AuditRecord)
+                .where(
+                    AuditRecord.task_id == task_id,
+                    AuditRecord.user_id == user_id,
+                    col(AuditRecord.topic).in_(HISTORY_TOPICS),
+                )
+                .order_by(col(AuditRecord.occurred_at), col(AuditRecord.id))
+            )
+        )
+        if not records:
+            owned = session.exec(select(Task.id).where(Task.id == task_id, Task.user_id == user_id)).first()
+            if owned is None:
+                raise NotFound(f"No task {task_id} exists for this user.", field="task_id")
+    return TaskHistory(
+        task_id=task_id,
+        events=[
+            HistoryEvent(
+                event_id=r.event_id,
+                event_type=r.event_type,
+                event_version=r.event_version,
+                occurred_at=rfc3339(r.occurred_at) or "",
+                recorded_at=rfc3339(r.recorded_at) or "",
+                series_id=r.series_id,
+                payload=r.payload,
+            )
+            for r in records
+        ],
+    )
