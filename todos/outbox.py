@@ -9,19 +9,30 @@ when the writer is another process.
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Identity, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import Field, Session, SQLModel
 
 from todos.events import TaskEvent
 from todos.models import _timestamp, utcnow
 
 NOTIFY_CHANNEL = "todo_outbox"
+
+_INSERT = text(
+    """
+    INSERT INTO outbox (event_id, topic, partition_key, body, created_at)
+    SELECT (r.row -> 'body' ->> 'event_id')::uuid, r.row ->> 'topic', r.row -> 'body' ->> 'user_id',
+           r.row -> 'body', (r.row -> 'body' ->> 'occurred_at')::timestamptz
+    FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS r(row, ord)
+    ORDER BY r.ord  -- ids (the publish order) follow the order of `events`
+    """
+)
 
 
 class OutboxRow(SQLModel, table=True):
@@ -50,13 +61,16 @@ class OutboxRow(SQLModel, table=True):
 def record_event(session: Session, event: TaskEvent) -> TaskEvent:
     """Add `event` to the outbox inside the caller's transaction: it is
     published if and only if the transaction commits."""
-    session.execute(
-        pg_insert(OutboxRow).values(
-            event_id=event.event_id,
-            topic=event.topic,
-            partition_key=event.user_id,
-            body=event.to_json(),
-            created_at=event.occurred_at,
-        )
-    )
+    record_events(session, [event])
     return event
+
+
+def record_events(session: Session, events: Sequence[TaskEvent]) -> None:
+    """Several events in one statement (same transaction rule). The rows
+    travel as one JSON parameter, so a large batch costs no per-row binding."""
+    if not events:
+        return
+    rows = ",".join(
+        f'{{"topic":{json.dumps(event.topic)},"body":{event.model_dump_json()}}}' for event in events
+    )
+    session.execute(_INSERT, {"rows": f"[{rows}]"})
