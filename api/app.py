@@ -12,7 +12,7 @@ from api import metrics, problems
 from api.routes import events, history, ops, series, tasks
 from api.runtime import Background
 from todos.dapr_gateway import DaprWorkflowGateway
-from todos.relay import start_relay
+from todos.relay import outbox_relay
 from todos.service import TaskService
 from todos.settings import Settings, get_settings
 
@@ -36,12 +36,10 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         if runner is not None:
             runner.start()
         app.state.background = runner
-        relay = start_relay(settings) if background else None
         try:
-            yield
+            with outbox_relay(settings, enabled=background):
+                yield
         finally:
-            if relay is not None:
-                relay.stop()
             if runner is not None:
                 runner.stop()
             gateway.close()
@@ -69,12 +67,8 @@ def create_audit_app(settings: Settings, *, background: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        relay = start_relay(settings) if background else None
-        try:
+        with outbox_relay(settings, enabled=background):
             yield
-        finally:
-            if relay is not None:
-                relay.stop()
 
     app = FastAPI(
         title="Todo workflows: audit",

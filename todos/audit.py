@@ -103,6 +103,27 @@ def _describe(value: Any) -> str:
     return text_value if len(text_value) <= 300 else text_value[:300] + "…"
 
 
+def _refuse(delivery: Delivery, error: Exception) -> None:
+    """Log and count a message that is dropped (Dapr dead-letters it)."""
+    if isinstance(error, UnsupportedVersion):
+        log.error(
+            "dead-lettering an event on %s: %s (message: %s)",
+            delivery.topic,
+            error,
+            _describe(delivery.cloud_event),
+        )
+        AUDIT_EVENTS.labels(UNSUPPORTED).inc()
+        return
+    reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+    log.warning(
+        "dead-lettering a malformed message on %s: %s (message: %s)",
+        delivery.topic,
+        reason,
+        _describe(delivery.cloud_event),
+    )
+    AUDIT_EVENTS.labels(INVALID).inc()
+
+
 def record(deliveries: list[Delivery]) -> dict[str, Status]:
     """Write the valid events of `deliveries` to the audit log; the status
     of each delivery by entry id."""
@@ -116,24 +137,8 @@ def record(deliveries: list[Delivery]) -> dict[str, Status]:
             event, data = _event_of(delivery)
             events[delivery.entry_id] = event
             rows[event.event_id] = {**data, "topic": event.topic}
-        except UnsupportedVersion as error:
-            log.error(
-                "dead-lettering a message on %s: %s (message: %s)",
-                delivery.topic,
-                error,
-                _describe(delivery.cloud_event),
-            )
-            AUDIT_EVENTS.labels(UNSUPPORTED).inc()
-            statuses[delivery.entry_id] = "DROP"
         except (ValidationError, ValueError, TypeError) as error:
-            reason = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
-            log.warning(
-                "dead-lettering a malformed message on %s: %s (message: %s)",
-                delivery.topic,
-                reason,
-                _describe(delivery.cloud_event),
-            )
-            AUDIT_EVENTS.labels(INVALID).inc()
+            _refuse(delivery, error)
             statuses[delivery.entry_id] = "DROP"
     if not events:
         return statuses

@@ -26,7 +26,8 @@ import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -340,10 +341,15 @@ class OutboxRelay:
             log.warning("outbox housekeeping failed; retrying later", exc_info=True)
 
 
-def start_relay(settings: Settings) -> OutboxRelay | None:
-    """The relay of this process, if its role runs one (started)."""
-    if settings.outbox_relay_role != settings.role:
-        return None
+@contextmanager
+def outbox_relay(settings: Settings, *, enabled: bool = True) -> Iterator[OutboxRelay | None]:
+    """Run this process's relay, if its role runs one, for the duration."""
+    if not enabled or settings.outbox_relay_role != settings.role:
+        yield None
+        return
     relay = OutboxRelay(DaprBulkPublisher(settings.pubsub_name), settings)
     relay.start()
-    return relay
+    try:
+        yield relay
+    finally:
+        relay.stop()
