@@ -128,6 +128,39 @@ def new_event(
     )
 
 
+ReminderEventType = Literal["reminder.scheduled", "reminder.sent", "reminder.failed"]
+
+
+def reminder_event(
+    event_type: ReminderEventType,
+    *,
+    user_id: str,
+    task_id: uuid.UUID,
+    remind_at: datetime,
+    series_id: uuid.UUID | None = None,
+    reminder: dict[str, Any] | None = None,
+    error: str | None = None,
+    occurred_at: datetime | None = None,
+) -> TaskEvent:
+    """A reminder's event, for `todos.outbox.record_event` in the transaction
+    that schedules, sends or gives up on it. Payload: `remind_at` (RFC 3339),
+    `reminder` (its spec, e.g. {"before": "PT15M"}) and, on failure, `error`."""
+    payload: dict[str, Any] = {
+        "remind_at": remind_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "reminder": reminder or {},
+    }
+    if error is not None:
+        payload["error"] = error
+    return new_event(
+        event_type,
+        user_id=user_id,
+        task_id=task_id,
+        series_id=series_id,
+        payload=payload,
+        occurred_at=occurred_at,
+    )
+
+
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """`{field: {"old": …, "new": …}}` for the fields that differ (JSON values)."""
     return {

@@ -302,28 +302,38 @@ class OutboxRelay:
         try:
             while not self._stop.is_set():
                 try:
-                    claimed, outcome = self.run_once()
+                    backoff = self._round(wakeups, backoff)
                 except Exception:
-                    log.warning("outbox relay round failed (database?); backing off", exc_info=True)
-                    claimed, outcome = 0, Outcome(published=[], failed={-1: "round failed"})
-                self._housekeeping()
-                if outcome.broken:
-                    backoff = min(max(backoff * 2, 0.25), self.settings.outbox_max_backoff_seconds)
+                    backoff = self._longer(backoff)
                     log.warning(
-                        "publishing %d outbox event(s) failed (%s); retrying in %.2fs",
-                        len(outcome.failed),
-                        next(iter(outcome.failed.values())),
-                        backoff,
+                        "outbox relay round failed (database?); retrying in %.2fs", backoff, exc_info=True
                     )
                     self._stop.wait(backoff)
-                    continue
-                if backoff:
-                    log.info("outbox relay publishing again")
-                    backoff = 0.0
-                if claimed < self.settings.outbox_batch_size:
-                    wakeups.wait(self.settings.outbox_poll_seconds)
         finally:
             wakeups.close()
+
+    def _longer(self, backoff: float) -> float:
+        return min(max(backoff * 2, 0.25), self.settings.outbox_max_backoff_seconds)
+
+    def _round(self, wakeups: _Wakeups, backoff: float) -> float:
+        """One round and the wait after it; returns the backoff to use next."""
+        claimed, outcome = self.run_once()
+        self._housekeeping()
+        if outcome.broken:
+            backoff = self._longer(backoff)
+            log.warning(
+                "publishing %d outbox event(s) failed (%s); retrying in %.2fs",
+                len(outcome.failed),
+                next(iter(outcome.failed.values())),
+                backoff,
+            )
+            self._stop.wait(backoff)
+            return backoff
+        if backoff:
+            log.info("outbox relay publishing again")
+        if claimed < self.settings.outbox_batch_size:
+            wakeups.wait(self.settings.outbox_poll_seconds)
+        return 0.0
 
     def _housekeeping(self) -> None:
         """The pending gauge (each second) and pruning (each prune interval)."""

@@ -420,3 +420,18 @@ def test_events_sit_on_kafka_partitions_keyed_by_user(
             if m.topic() == "task-events" and json.loads(m.value())["data"]["user_id"] == user
         ]
         assert on_partition == ["task.created", "task.updated", "task.completed"]
+
+
+def test_every_topic_and_dead_letter_topic_has_12_partitions_and_7_days(events_stack: Stack) -> None:
+    if events_stack.config.profile != "kafka":
+        pytest.skip("topics exist on the kafka profile only")
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": events_stack.kafka_bootstrap})
+    topics = admin.list_topics(timeout=10).topics
+    assert {"task-events-dlq", "reminders-dlq", "task-updates-dlq"} <= set(kafka.TOPICS)
+    for name in kafka.TOPICS:
+        assert len(topics[name].partitions) == 12, name
+    futures = admin.describe_configs([ConfigResource("topic", name) for name in kafka.TOPICS])
+    for resource, future in futures.items():
+        assert future.result(timeout=30)["retention.ms"].value == str(7 * 24 * 3600 * 1000), resource

@@ -96,3 +96,24 @@ def test_event_time_keeps_an_explicit_zone() -> None:
     when = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))
     event = events.new_event(events.TASK_CREATED, user_id="u", task_id=None, occurred_at=when)
     assert event.occurred_at == when and event.occurred_at.tzinfo == UTC
+
+
+def test_reminder_events_go_to_the_reminders_topic() -> None:
+    task_id = uuid.uuid4()
+    when = datetime(2026, 12, 1, 8, 45, tzinfo=timezone(timedelta(hours=-5)))
+    event = events.reminder_event(
+        events.REMINDER_FAILED,
+        user_id="alice",
+        task_id=task_id,
+        remind_at=when,
+        reminder={"before": "PT15M"},
+        error="SMTP 554",
+    )
+    assert event.topic == "reminders" and event.task_id == task_id
+    assert event.payload == {
+        "remind_at": "2026-12-01T13:45:00Z",
+        "reminder": {"before": "PT15M"},
+        "error": "SMTP 554",
+    }
+    sent = events.reminder_event(events.REMINDER_SENT, user_id="alice", task_id=task_id, remind_at=when)
+    assert "error" not in sent.payload
