@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api import metrics, problems
 from api.routes import events, history, ops, series, tasks
 from api.runtime import Background
+from todos import audit
 from todos.dapr_gateway import DaprWorkflowGateway
 from todos.relay import outbox_relay
 from todos.service import TaskService
@@ -78,6 +79,7 @@ def create_audit_app(settings: Settings, *, background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.dead_letters = audit.SidecarDeadLetters(settings.pubsub_name)
     problems.install(app)
     app.middleware("http")(metrics.record)
     app.include_router(events.router)

@@ -166,9 +166,22 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     return totals
 
 
-def metric(url: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", httpx.get(f"{url}/metrics", timeout=10).text, re.M)
+def metric(url: str, name: str, labels: str = "") -> float:
+    sample = f"{name}{{{labels}}}" if labels else name
+    match = re.search(rf"^{re.escape(sample)} (\S+)$", httpx.get(f"{url}/metrics", timeout=10).text, re.M)
     return float(match.group(1)) if match else 0.0
+
+
+# The audit role's subscription handler, as its HTTP metrics label it.
+HANDLER = 'method="POST",route="/events/{topic}"'
+
+
+def handler_totals(url: str) -> tuple[float, float]:
+    """(requests daprd made to the audit handler, seconds spent in them)."""
+    return (
+        metric(url, "todo_http_request_seconds_count", HANDLER),
+        metric(url, "todo_http_request_seconds_sum", HANDLER),
+    )
 
 
 def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
@@ -192,9 +205,12 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
     roots = {name: p.pid for name, p in stack.processes.items() if p.pid is not None}
     roots["bench (producer)"] = os.getpid()
     cpu_before = cpu_seconds(roots)
+    requests_before, busy_before = handler_totals(stack.audit_url)
     with progress.step(f"Load: {args.rate:,} events/s for {args.duration}s over {args.users} users"):
         produced, start, end = produce(users, args.rate, args.duration)
     cpu = {name: (used - cpu_before[name]) / (end - start) for name, used in cpu_seconds(roots).items()}
+    requests, busy = handler_totals(stack.audit_url)
+    requests, busy = requests - requests_before, busy - busy_before
     with progress.step(f"Drain: waiting up to {args.drain}s for the rest"):
         deadline = time.monotonic() + args.drain
         while (audited := count_audited(conn, prefix)) < produced and time.monotonic() < deadline:
@@ -247,6 +263,10 @@ def run(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
         "kafka_copies_beyond_one": on_kafka - on_kafka_distinct,
         "redeliveries_absorbed": metric(stack.audit_url, "todo_audit_duplicates_total") - redeliveries,
         "relay_batch_size": int(os.environ.get("TODO_OUTBOX_BATCH_SIZE", "500")),
+        "audit_requests_per_second": requests / (end - start),
+        "audit_mean_batch": window[0] / requests if requests else 0.0,
+        "audit_mean_request_seconds": busy / requests if requests else 0.0,
+        "audit_handler_busy_fraction": busy / (end - start),
         "cores": os.cpu_count(),
         "load_average_1m": os.getloadavg()[0],
         "cpu_cores_used_during_load": {name: round(value, 2) for name, value in sorted(cpu.items())},
@@ -291,6 +311,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"| copies on Kafka beyond one (at-least-once) | {result['kafka_copies_beyond_one']} |",
         f"| redeliveries absorbed by the audit role | {result['redeliveries_absorbed']:.0f} |",
         f"| overall rate incl. drain | {result['overall_events_per_second']:,.0f}/s |",
+        f"| audit deliveries (bulk requests from daprd) | {result['audit_requests_per_second']:.1f}/s, "
+        f"{result['audit_mean_batch']:.0f} events and "
+        f"{result['audit_mean_request_seconds'] * 1000:.0f} ms each, "
+        f"handler busy {result['audit_handler_busy_fraction']:.0%} of the time |",
         f"| machine | {result['cores']} cores, whole stack on it; "
         f"load average {result['load_average_1m']:.1f} at the end |",
         "",

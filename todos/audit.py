@@ -2,10 +2,18 @@
 
 `record` takes what Dapr delivered (bulk or single CloudEvents), writes the
 valid events to `audit_log` with `INSERT … ON CONFLICT (event_id) DO NOTHING`
-(a redelivery is a no-op) and tells Dapr, per message, SUCCESS, RETRY
-(database trouble: try again later) or DROP (not an event we can ever read:
-Dapr moves it to the subscription's dead-letter topic). It never raises on
-bad input.
+(a redelivery is a no-op) and tells Dapr, per message, SUCCESS or RETRY
+(database trouble: try again later). It never raises on bad input.
+
+A message that is not an event we can read (malformed, unknown
+`event_version`) is put on `<topic>-dlq` by the consumer itself, then
+acknowledged. Answering DROP would ask daprd to do it, but daprd 1.18.3's
+bulk delivery looks the dropped entry up by its position in the whole batch
+within the sub-list it actually delivered: when another entry of the batch
+was not JSON, that dead-letters the wrong message or panics the sidecar
+(`index out of range`, pkg/runtime/subscription/postman/http DeliverBulk).
+Messages that are not even JSON never reach the app; daprd dead-letters them
+itself, which works.
 """
 
 from __future__ import annotations
@@ -15,8 +23,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+import httpx
 from pydantic import ValidationError
 from sqlalchemy import BigInteger, Column, Identity, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -31,7 +40,7 @@ from todos.models import Task, _timestamp, rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
-Status = Literal["SUCCESS", "RETRY", "DROP"]
+Status = Literal["SUCCESS", "RETRY"]
 INVALID = "invalid"
 UNSUPPORTED = "unsupported_version"
 # What GET /v1/tasks/{id}/history lists: the task's lifecycle and reminders
@@ -103,8 +112,19 @@ def _describe(value: Any) -> str:
     return text_value if len(text_value) <= 300 else text_value[:300] + "…"
 
 
+def _dead_letter(delivery: Delivery, dead_letters: DeadLetters) -> Status:
+    try:
+        dead_letters.send(delivery)
+    except Exception:  # whatever failed, keep the message: Dapr redelivers it
+        log.warning(
+            "could not dead-letter a message on %s; asking for redelivery", delivery.topic, exc_info=True
+        )
+        return "RETRY"
+    return "SUCCESS"
+
+
 def _refuse(delivery: Delivery, error: Exception) -> None:
-    """Log and count a message that is dropped (Dapr dead-letters it)."""
+    """Log and count a message that goes to the dead-letter topic."""
     if isinstance(error, UnsupportedVersion):
         log.error(
             "dead-lettering an event on %s: %s (message: %s)",
@@ -124,7 +144,44 @@ def _refuse(delivery: Delivery, error: Exception) -> None:
     AUDIT_EVENTS.labels(INVALID).inc()
 
 
-def record(deliveries: list[Delivery]) -> dict[str, Status]:
+class DeadLetters(Protocol):
+    def send(self, delivery: Delivery) -> None:
+        """Put the message on its topic's dead-letter topic; raise if that failed."""
+        ...
+
+
+class SidecarDeadLetters:
+    """Dead-letters through this role's sidecar, bytes as received
+    (`rawPayload`), keyed like the event when it names a user."""
+
+    def __init__(self, pubsub_name: str, timeout: float = 10.0) -> None:
+        from dapr.conf import settings as dapr_settings
+
+        self.url = f"http://{dapr_settings.DAPR_RUNTIME_HOST}:{dapr_settings.DAPR_HTTP_PORT}/v1.0/publish/{pubsub_name}"
+        token = dapr_settings.DAPR_API_TOKEN
+        self.headers = {"content-type": "application/octet-stream"}
+        if token:
+            self.headers["dapr-api-token"] = token
+        self.timeout = timeout
+
+    def send(self, delivery: Delivery) -> None:
+        body = delivery.cloud_event
+        params = {"metadata.rawPayload": "true"}
+        data = body.get("data") if isinstance(body, dict) else None
+        if isinstance(data, dict) and isinstance(data.get("user_id"), str) and data["user_id"]:
+            params["metadata.partitionKey"] = data["user_id"]
+        content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        response = httpx.post(
+            f"{self.url}/{delivery.topic}-dlq",
+            params=params,
+            content=content,
+            headers=self.headers,
+            timeout=self.timeout,
+        )
+        response.raise_for_status()
+
+
+def record(deliveries: list[Delivery], dead_letters: DeadLetters) -> dict[str, Status]:
     """Write the valid events of `deliveries` to the audit log; the status
     of each delivery by entry id."""
     statuses: dict[str, Status] = {}
@@ -139,7 +196,7 @@ def record(deliveries: list[Delivery]) -> dict[str, Status]:
             rows[event.event_id] = {**data, "topic": event.topic}
         except (ValidationError, ValueError, TypeError) as error:
             _refuse(delivery, error)
-            statuses[delivery.entry_id] = "DROP"
+            statuses[delivery.entry_id] = _dead_letter(delivery, dead_letters)
     if not events:
         return statuses
     # The batch travels as one JSON parameter: no per-row binding in Python,

@@ -16,6 +16,7 @@ router = APIRouter(tags=["dapr"], include_in_schema=False, dependencies=[DaprCal
 
 # The topics of todos.events; any other path is a 404, which Dapr drops.
 Topic = Literal["task-events", "reminders", "task-updates"]
+DeadLetterTopic = Literal["task-events-dlq", "reminders-dlq", "task-updates-dlq"]
 
 
 def _deliveries(topic: str, body: Any) -> tuple[bool, list[audit.Delivery]]:
@@ -40,17 +41,19 @@ async def _body(request: Request) -> Any:
 
 @router.post("/events/{topic}")
 async def receive(topic: Topic, request: Request) -> dict[str, Any]:
-    """Record events in the audit log: per message SUCCESS, RETRY (database
-    trouble) or DROP (malformed or unknown version: Dapr dead-letters it)."""
+    """Record events in the audit log: per message SUCCESS or RETRY
+    (database trouble); malformed or unknown-version messages are moved to
+    the dead-letter topic first (see todos.audit)."""
     bulk, deliveries = _deliveries(topic, await _body(request))
-    statuses = await run_in_threadpool(audit.record, deliveries)
+    dead_letters: audit.DeadLetters = request.app.state.dead_letters
+    statuses = await run_in_threadpool(audit.record, deliveries, dead_letters)
     if bulk:
         return {"statuses": [{"entryId": d.entry_id, "status": statuses[d.entry_id]} for d in deliveries]}
     return {"status": statuses[deliveries[0].entry_id]}
 
 
 @router.post("/dead-letters/{topic}")
-async def dead_letters(topic: str, request: Request) -> dict[str, Any]:
+async def dead_letters(topic: DeadLetterTopic, request: Request) -> dict[str, Any]:
     """Count and log what reached a dead-letter topic (the messages stay on it)."""
     bulk, deliveries = _deliveries(topic, await _body(request))
     for delivery in deliveries:

@@ -356,7 +356,7 @@ def test_published_rows_are_pruned_after_the_retention(events_stack: Stack, api:
 
 def read_topic(stack: Stack, topic: str, keep: Any, want: int, timeout: float = 60) -> list[Any]:
     """Messages of `topic` (all partitions, from the start) whose value passes `keep`."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     consumer = Consumer(
         {
@@ -368,7 +368,7 @@ def read_topic(stack: Stack, topic: str, keep: Any, want: int, timeout: float = 
     )
     found: list[Any] = []
     try:
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(kafka.PARTITIONS)])
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(kafka.PARTITIONS)])
         deadline = time.monotonic() + timeout
         while len(found) < want and time.monotonic() < deadline:
             message = consumer.poll(1.0)

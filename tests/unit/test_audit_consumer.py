@@ -28,7 +28,18 @@ def count(label: str) -> float:
     return AUDIT_EVENTS.labels(label)._value.get()
 
 
-def test_junk_unknown_versions_and_wrong_topics_are_dropped_not_raised() -> None:
+class FakeDeadLetters:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.sent: list[audit.Delivery] = []
+
+    def send(self, delivery: audit.Delivery) -> None:
+        if self.fail:
+            raise OSError("sidecar down")
+        self.sent.append(delivery)
+
+
+def test_junk_unknown_versions_and_wrong_topics_are_dead_lettered_not_raised() -> None:
     invalid, unsupported = count("invalid"), count("unsupported_version")
     deliveries = [
         audit.Delivery("1", "task-events", "not a cloud event"),
@@ -38,7 +49,9 @@ def test_junk_unknown_versions_and_wrong_topics_are_dropped_not_raised() -> None
         audit.Delivery("5", "task-events", cloud_event(None)),
         audit.Delivery("6", "task-events", cloud_event(event_envelope(user_id=None))),
     ]
-    assert audit.record(deliveries) == dict.fromkeys("123456", "DROP")
+    dead_letters = FakeDeadLetters()
+    assert audit.record(deliveries, dead_letters) == dict.fromkeys("123456", "SUCCESS")
+    assert [d.entry_id for d in dead_letters.sent] == list("123456")
     assert count("invalid") == invalid + 5
     assert count("unsupported_version") == unsupported + 1
 
@@ -57,3 +70,8 @@ def test_bulk_and_single_deliveries_are_both_understood() -> None:
     assert not is_bulk and deliveries[0].entry_id == single["id"] and deliveries[0].cloud_event is single
     is_bulk, deliveries = _deliveries("task-events", None)
     assert not is_bulk and deliveries[0].cloud_event is None
+
+
+def test_a_message_that_cannot_be_dead_lettered_is_kept_for_redelivery() -> None:
+    junk = audit.Delivery("1", "task-events", "junk")
+    assert audit.record([junk], FakeDeadLetters(fail=True)) == {"1": "RETRY"}
