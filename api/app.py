@@ -10,9 +10,11 @@ from fastapi import FastAPI
 
 from api import metrics, openapi, problems
 from api.mcp_server import McpEndpoint
-from api.routes import ops, series, tasks, workflows
+from api.routes import events, history, ops, series, tasks, workflows
 from api.runtime import Background
+from todos import audit
 from todos.dapr_gateway import DaprWorkflowGateway
+from todos.relay import outbox_relay
 from todos.service import TaskService
 from todos.settings import Settings, get_settings
 
@@ -28,6 +30,8 @@ it is not a REST resource, so it is not described here.
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    if settings.role == "audit":
+        return create_audit_app(settings, background=background)
     gateway = DaprWorkflowGateway()
     service = TaskService(gateway, settings)
     mcp = McpEndpoint(settings)
@@ -40,7 +44,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         app.state.background = runner
         try:
             async with mcp.session_manager.run():
-                yield
+                with outbox_relay(settings, enabled=background):
+                    yield
         finally:
             if runner is not None:
                 runner.stop()
@@ -59,10 +64,37 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.middleware("http")(metrics.record)
     app.include_router(tasks.router)
     app.include_router(series.router)
+    app.include_router(history.router)
     app.include_router(ops.router)
     app.include_router(workflows.router)
     app.router.routes.append(mcp.route())
     openapi.install(app)
+    return app
+
+
+def create_audit_app(settings: Settings, *, background: bool = True) -> FastAPI:
+    """The audit role (app-id todo-audit): Dapr subscriptions that write the
+    audit log, the task history, and ops routes; none of the api role's."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with outbox_relay(settings, enabled=background):
+            yield
+
+    app = FastAPI(
+        title="Todo workflows: audit",
+        version="1.0.0",
+        description="The audit trail of every task change, consumed from Kafka through Dapr pub/sub. "
+        + DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.dead_letters = audit.SidecarDeadLetters(settings.pubsub_name)
+    problems.install(app)
+    app.middleware("http")(metrics.record)
+    app.include_router(events.router)
+    app.include_router(history.router)
+    app.include_router(ops.router)
     return app
 
 

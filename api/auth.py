@@ -6,6 +6,7 @@ asymmetric keys from a JWKS URL such as Better Auth's /api/auth/jwks.
 
 from __future__ import annotations
 
+import hmac
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -93,3 +94,17 @@ def issue_token(
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+def require_dapr(request: Request) -> None:
+    """Only daprd may call: it presents the app API token (the sidecar's
+    APP_API_TOKEN) in `dapr-api-token`."""
+    token = get_settings().app_api_token
+    expected = token.get_secret_value() if token else ""
+    if expected and not hmac.compare_digest(request.headers.get("dapr-api-token", ""), expected):
+        raise Unauthorized(
+            "Only the Dapr sidecar may call this endpoint: `dapr-api-token` is missing or wrong."
+        )
+
+
+DaprCaller = Depends(require_dapr)

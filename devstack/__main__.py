@@ -45,6 +45,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                         "",
                         "The stack is up:",
                         f"  API          {stack.app_url}   (docs {stack.app_url}/docs)",
+                        f"  audit        {stack.audit_url}   (GET /v1/tasks/{{id}}/history; also on the API)",
                         f"  metrics      {stack.app_url}/metrics   daprd {f'http://127.0.0.1:{ports.app_sidecar.metrics}/metrics'}",
                         f"  Dapr HTTP    {stack.dapr_http_url}   (gRPC 127.0.0.1:{ports.app_sidecar.grpc})",
                         f"  PostgreSQL   {stack.database_url}",

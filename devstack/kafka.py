@@ -20,7 +20,10 @@ from devstack.process import ManagedProcess
 
 KAFKA_VERSION = "4.4.0"
 POM = REPO_ROOT / "tools" / "kafka" / "pom.xml"
-TOPICS = ("task-events", "reminders", "task-updates")
+EVENT_TOPICS = ("task-events", "reminders", "task-updates")
+# One dead-letter topic per subscription (components/common/subscriptions.yaml).
+DEAD_LETTER_TOPICS = tuple(f"{topic}-dlq" for topic in EVENT_TOPICS)
+TOPICS = EVENT_TOPICS + DEAD_LETTER_TOPICS
 PARTITIONS = 12
 RETENTION_MS = 7 * 24 * 3600 * 1000
 
@@ -116,7 +119,9 @@ def process(data_dir: Path, port: int, controller_port: int, log_path: Path) -> 
     log4j.write_text(_LOG4J2)
     java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
     if not (data_dir / "logs" / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # the tool would read a leading "-" as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
             capture_output=True,

@@ -53,11 +53,20 @@ class StackPorts:
 
     @classmethod
     def random(cls) -> StackPorts:
-        """Every port free right now: lets tests run beside `./task up`."""
+        """Every port free right now and distinct: lets tests run beside `./task up`."""
+        taken: set[int] = set()
+
+        def distinct() -> int:
+            # The kernel may hand out a just-released port again: never twice here.
+            while (port := free_port()) in taken:
+                pass
+            taken.add(port)
+            return port
+
         values: dict[str, object] = {}
         for field in dataclasses.fields(cls):
             if field.type in ("SidecarPorts", SidecarPorts):
-                values[field.name] = SidecarPorts(*(free_port() for _ in range(5)))
+                values[field.name] = SidecarPorts(*(distinct() for _ in range(5)))
             else:
-                values[field.name] = free_port()
+                values[field.name] = distinct()
         return cls(**values)  # type: ignore[arg-type]

@@ -46,6 +46,7 @@ class Role:
 
 
 API = Role("api", "todo-api")
+AUDIT = Role("audit", "todo-audit")
 
 
 @dataclass
@@ -54,7 +55,7 @@ class StackConfig:
     ports: StackPorts = field(default_factory=StackPorts)
     run_dir: Path = field(default_factory=default_run_dir)
     database_url: str | None = field(default_factory=lambda: os.environ.get("DATABASE_URL"))
-    roles: tuple[Role, ...] = (API,)
+    roles: tuple[Role, ...] = (API, AUDIT)
     app_env: dict[str, str] = field(default_factory=dict)
     log_level: str = "info"
 
@@ -105,6 +106,22 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.app_sidecar.http}"
 
     @property
+    def audit_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.audit}"
+
+    @property
+    def relay_role(self) -> Role:
+        """The role whose app runs the outbox relay: the api role, except in the
+        default profile, whose in-memory broker lives inside one sidecar: there
+        the audit role's sidecar must both publish and deliver."""
+        if self.config.profile == "default" and AUDIT in self.config.roles:
+            return AUDIT
+        return API
+
+    def sidecar_http_url(self, role: Role) -> str:
+        return f"http://127.0.0.1:{role.sidecar(self.ports).http}"
+
+    @property
     def database_url(self) -> str:
         assert self._database_url is not None, "the stack is not started"
         return self._database_url
@@ -124,6 +141,7 @@ class Stack:
             "TODO_JWT_SECRET": DEV_JWT_SECRET,
             "TODO_APP_API_TOKEN": DEV_APP_API_TOKEN,
             "TODO_PUBSUB_NAME": "taskpubsub",
+            "TODO_OUTBOX_RELAY_ROLE": self.relay_role.name,
             "DAPR_HTTP_PORT": str(sidecar.http),
             "DAPR_GRPC_PORT": str(sidecar.grpc),
             "PYTHONUNBUFFERED": "1",

@@ -6,7 +6,9 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
-import todos.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import todos.audit
+import todos.models
+import todos.outbox  # noqa: F401
 from todos.settings import get_settings
 
 config = context.config

@@ -1,6 +1,8 @@
-"""Helpers shared by every test tier: dev tokens for test users."""
+"""Helpers shared by every test tier: dev tokens for test users, event envelopes."""
 
 from __future__ import annotations
+
+import uuid
 
 from todos.settings import DEV_JWT_SECRET, Settings
 
@@ -13,3 +15,17 @@ def token_for(user: str, **kwargs: object) -> str:
 
 def auth(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_for(user)}"}
+
+
+def event_envelope(**overrides: object) -> dict[str, object]:
+    """A valid version-1.0 event as it travels (todos.events), with overrides."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "event_type": "task.created",
+        "event_version": "1.0",
+        "occurred_at": "2026-12-01T09:00:00-05:00",
+        "user_id": "alice",
+        "task_id": str(uuid.uuid4()),
+        "payload": {"task": {"title": "x"}},
+        **overrides,
+    }

@@ -3,7 +3,7 @@ Names: todo_ prefix, base units, _total counters, bounded labels only."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 TASKS_CREATED = Counter("todo_tasks_created_total", "Tasks created through the API.", ["kind"])
 TASKS_COMPLETED = Counter("todo_tasks_completed_total", "Tasks completed (first completion only).")
@@ -16,3 +16,31 @@ SWEEPER_REPAIRS = Counter(
     ["action"],
 )
 SERIES_ACTIVE = Gauge("todo_series_active", "Recurring series that are active or paused.")
+
+# ---- events (outbox relay, audit consumer) ----------------------------------
+EVENTS_PUBLISHED = Counter(
+    "todo_events_published_total", "Events the outbox relay published to the broker.", ["topic"]
+)
+EVENTS_PUBLISH_FAILURES = Counter(
+    "todo_events_publish_failures_total",
+    "Outbox events whose publish failed (they stay pending and are retried).",
+    ["topic"],
+)
+OUTBOX_PENDING = Gauge("todo_outbox_pending", "Outbox rows not yet published.")
+OUTBOX_PUBLISH_LAG = Histogram(
+    "todo_outbox_publish_lag_seconds",
+    "Time from an event's occurrence (its commit to the outbox) to its publication.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800),
+)
+AUDIT_EVENTS = Counter(
+    "todo_audit_events_total",
+    "Events the audit consumer handled, by event type; `invalid` is a malformed message and "
+    "`unsupported_version` an unknown schema version (both dead-lettered).",
+    ["type"],
+)
+AUDIT_DUPLICATES = Counter(
+    "todo_audit_duplicates_total", "Redelivered events already in the audit log (ignored)."
+)
+DEAD_LETTERS = Counter(
+    "todo_audit_dead_letters_total", "Messages that reached a dead-letter topic.", ["topic"]
+)

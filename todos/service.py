@@ -24,7 +24,7 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
-from todos import recurrence
+from todos import events, recurrence
 from todos.dapr_gateway import WorkflowGateway, WorkflowInfo
 from todos.db import session_scope
 from todos.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -61,6 +61,7 @@ from todos.orchestration import (
     instance_id,
     series_id_of,
 )
+from todos.outbox import record_event
 from todos.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,42 @@ class TaskService:
             }
         )
 
+    # ---- events (written to the outbox in the change's transaction) ------------
+
+    def _snapshot(self, session: Session, task: Task, series: Series | None = None) -> dict[str, Any]:
+        return _task_json(self._public(session, task, series))
+
+    def _emit(
+        self, session: Session, event_type: events.EventType, task: Task, payload: dict[str, Any]
+    ) -> None:
+        record_event(
+            session,
+            events.new_event(
+                event_type,
+                user_id=task.user_id,
+                task_id=task.id,
+                series_id=task.series_id,
+                payload=payload,
+                occurred_at=self.clock(),
+            ),
+        )
+
+    def _emit_change(
+        self,
+        session: Session,
+        event_type: events.EventType,
+        task: Task,
+        before: dict[str, Any],
+        after: dict[str, Any],
+    ) -> None:
+        """A change of an existing task: its lifecycle event on task-events and
+        the field-level diff on task-updates. Nothing if nothing changed."""
+        changes = events.diff(before, after)
+        if not changes:
+            return
+        self._emit(session, event_type, task, {"task": after, "changes": changes})
+        self._emit(session, events.TASK_CHANGED, task, {"changes": changes})
+
     def get_task(self, user: User, task_id: uuid.UUID) -> TaskPublic:
         with session_scope() as session:
             return self._public(session, self._owned_task(session, user, task_id))
@@ -266,6 +303,7 @@ class TaskService:
             session.add(task)
             session.flush()
             public = self._public(session, task, series)
+            self._emit(session, events.TASK_CREATED, task, {"task": _task_json(public)})
         if series is not None:
             self._start_workflow(series)
         return public
@@ -320,6 +358,7 @@ class TaskService:
         with session_scope() as session:
             task = self._owned_task(session, user, task_id, lock=True)
             series = session.get(Series, task.series_id, with_for_update=True) if task.series_id else None
+            before = self._snapshot(session, task, series)
             for name in ("title", "description", "priority", "tags", "due_at"):
                 if name in data.model_fields_set:
                     setattr(task, name, getattr(data, name))
@@ -354,6 +393,7 @@ class TaskService:
             task.updated_at = now
             session.flush()
             public = self._public(session, task, series)
+            self._emit_change(session, events.TASK_UPDATED, task, before, _task_json(public))
         if started is not None:
             self._start_workflow(started)
         if changed_series is not None:
@@ -382,11 +422,14 @@ class TaskService:
             if task.status == TaskStatus.skipped:
                 raise Conflict("This occurrence was skipped; it cannot be completed.", field="task_id")
             newly_completed = task.status == TaskStatus.pending
+            before = self._snapshot(session, task)
             if newly_completed:
                 task.status = TaskStatus.completed
                 task.completed_at = now
                 task.updated_at = now
             public = self._public(session, task)
+            if newly_completed:
+                self._emit_change(session, events.TASK_COMPLETED, task, before, _task_json(public))
         if task.series_id is not None:
             # Raised again on a repeated completion too: harmless (the workflow
             # reconciles), and it recovers a wake-up lost the first time.
@@ -403,12 +446,15 @@ class TaskService:
         with session_scope() as session:
             task = self._owned_task(session, user, task_id, lock=True)
             series = session.get(Series, task.series_id, with_for_update=True) if task.series_id else None
+            deleted: set[uuid.UUID] = set()
             if series is not None and scope == "series":
-                self._stop(session, series, now)
+                deleted = self._stop(session, series, now)
                 event = SERIES_STOPPED
             elif series is not None and task.id == series.current_task_id:
                 # Deleting the current occurrence moves the series on, like a skip.
                 event = OCCURRENCE_SKIPPED
+            if task.id not in deleted:
+                self._emit_deleted(session, task, series, scope)
             session.delete(task)
         if series is not None and event is not None:
             self._notify(series.id, event)
@@ -520,8 +566,7 @@ class TaskService:
             series_id = task.series_id
         return self.control_series(user, series_id, "skip")
 
-    @staticmethod
-    def _skip_current(session: Session, series: Series, now: datetime) -> None:
+    def _skip_current(self, session: Session, series: Series, now: datetime) -> None:
         current = (
             session.get(Task, series.current_task_id, with_for_update=True)
             if series.current_task_id
@@ -529,21 +574,36 @@ class TaskService:
         )
         if current is None or current.status != TaskStatus.pending:
             raise Conflict("The current occurrence is no longer pending; nothing to skip.", field="series_id")
+        before = self._snapshot(session, current, series)
         current.status = TaskStatus.skipped
         current.updated_at = now
+        self._emit_change(
+            session, events.TASK_UPDATED, current, before, self._snapshot(session, current, series)
+        )
 
-    @staticmethod
-    def _stop(session: Session, series: Series, now: datetime) -> None:
+    def _stop(self, session: Session, series: Series, now: datetime) -> set[uuid.UUID]:
         """Stopping ends the series: its pending occurrence goes away with it;
-        completed occurrences stay as history."""
+        completed occurrences stay as history. Returns the deleted task ids."""
         series.status = SeriesStatus.stopped
         series.ended_at = now
         series.updated_at = now
         pending = session.exec(
             select(Task).where(Task.series_id == series.id, Task.status == TaskStatus.pending)
         )
+        deleted = set()
         for task in pending:
+            self._emit_deleted(session, task, series, "series")
             session.delete(task)
+            deleted.add(task.id)
+        return deleted
+
+    def _emit_deleted(self, session: Session, task: Task, series: Series | None, scope: DeleteScope) -> None:
+        self._emit(
+            session,
+            events.TASK_DELETED,
+            task,
+            {"task": self._snapshot(session, task, series), "scope": scope},
+        )
 
     # ---- preview --------------------------------------------------------------
 
@@ -618,7 +678,7 @@ class TaskService:
             if series is None:
                 raise NotFound(f"Series {series_id} no longer exists.", field="series_id")
             template = series.template
-            session.execute(
+            inserted = session.execute(
                 insert(Task)
                 .values(
                     id=uuid.uuid4(),
@@ -636,12 +696,18 @@ class TaskService:
                     updated_at=now,
                 )
                 .on_conflict_do_nothing(constraint="uq_tasks_series_occurrence")
-            )
+                .returning(col(Task.id))
+            ).first()
             task = session.exec(
                 select(Task).where(
                     Task.series_id == series_id, Task.occurrence_index == step.occurrence_index
                 )
             ).one()
+            if inserted is not None:
+                # Only the first run of the activity creates the task, so only it emits.
+                self._emit(
+                    session, events.TASK_CREATED, task, {"task": self._snapshot(session, task, series)}
+                )
             if series.occurrence_index < step.occurrence_index:
                 series.occurrences_created += 1
                 series.occurrence_index = step.occurrence_index
@@ -770,6 +836,13 @@ def _parsed_json(text: str | None) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def _task_json(public: TaskPublic) -> dict[str, Any]:
+    """A task as events carry it. Enum columns read back from the database are
+    plain strings (SQLModel does not coerce them), which pydantic would warn
+    about; they serialize to the same JSON either way."""
+    return public.model_dump(mode="json", warnings=False)
 
 
 def _json_or_none(text: str | None) -> dict[str, Any] | None:

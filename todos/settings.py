@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     # Comma-separated or a JSON list.
     mcp_allowed_hosts: Annotated[list[str], NoDecode] = LOOPBACK_HOSTS
     mcp_allowed_origins: Annotated[list[str], NoDecode] = LOOPBACK_ORIGINS
+    # Outbox relay (todos.relay). It runs in the api role; the local default
+    # profile moves it to the audit role because pubsub.in-memory lives inside
+    # one sidecar, so publisher and subscriber must share it.
+    outbox_relay_role: Literal["api", "audit"] = "api"
+    outbox_batch_size: int = 500
+    # A commit wakes the relay at once (LISTEN/NOTIFY); this is the fallback poll.
+    outbox_poll_seconds: float = 1.0
+    # Backoff between rounds while publishing fails (broker or sidecar down).
+    outbox_max_backoff_seconds: float = 10.0
+    # Published rows are kept this long (for inspection), then pruned.
+    outbox_retention_seconds: int = 24 * 3600
+    outbox_prune_interval_seconds: float = 300.0
 
     @field_validator("database_url")
     @classmethod

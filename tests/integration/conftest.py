@@ -33,8 +33,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
     report = yield
     if report.failed:
-        for name in ("stack", "fresh_stack"):
-            running = getattr(item, "funcargs", {}).get(name)
+        for name, running in getattr(item, "funcargs", {}).items():
             if isinstance(running, Stack):
                 for process in running.processes.values():
                     report.sections.append((f"{name}: {process.name} log", tail(process.log_path, 40)))
