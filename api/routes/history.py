@@ -7,22 +7,24 @@ a chatbot needs one base URL; both read the same `audit_log` table.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import CurrentUser
+from api.openapi import problems
 from todos import audit
 
 router = APIRouter(tags=["audit"])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such task for this user (another user's task looks the same)."}
-}
 
-
-@router.get("/v1/tasks/{task_id}/history", response_model=audit.TaskHistory, responses=_NOT_FOUND)
+@router.get(
+    "/v1/tasks/{task_id}/history",
+    response_model=audit.TaskHistory,
+    responses=problems(
+        401, 404, 422, descriptions={404: "No such task for this user (another user's task looks the same)."}
+    ),
+)
 async def task_history(task_id: uuid.UUID, user: CurrentUser) -> audit.TaskHistory:
     """What happened to a task, oldest first: `task.created`, `task.updated`
     (with `changes` {field: {old, new}}), `task.completed`, `task.deleted`,
