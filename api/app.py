@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import metrics, problems
-from api.routes import ops, series, tasks
+from api.routes import jobs, ops, reminders, series, tasks
 from api.runtime import Background
-from todos.dapr_gateway import DaprWorkflowGateway
+from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway
+from todos.delivery import ReminderDelivery
+from todos.mailer import Mailer
 from todos.service import TaskService
 from todos.settings import Settings, get_settings
 
@@ -25,7 +27,8 @@ Errors are RFC 9457 problem JSON whose `detail` names the field at fault.
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
     settings = settings or get_settings()
     gateway = DaprWorkflowGateway()
-    service = TaskService(gateway, settings)
+    job_gateway = DaprJobGateway(settings)
+    service = TaskService(gateway, settings, jobs=job_gateway)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,6 +42,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
             if runner is not None:
                 runner.stop()
             gateway.close()
+            job_gateway.close()
 
     app = FastAPI(
         title="Todo workflows",
@@ -48,10 +52,13 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     )
     app.state.service = service
     app.state.settings = settings
+    app.state.delivery = ReminderDelivery(service, Mailer(settings))
     problems.install(app)
     app.middleware("http")(metrics.record)
     app.include_router(tasks.router)
     app.include_router(series.router)
+    app.include_router(reminders.router)
+    app.include_router(jobs.router)
     app.include_router(ops.router)
     return app
 

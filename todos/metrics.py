@@ -3,7 +3,7 @@ Names: todo_ prefix, base units, _total counters, bounded labels only."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 TASKS_CREATED = Counter("todo_tasks_created_total", "Tasks created through the API.", ["kind"])
 TASKS_COMPLETED = Counter("todo_tasks_completed_total", "Tasks completed (first completion only).")
@@ -16,3 +16,14 @@ SWEEPER_REPAIRS = Counter(
     ["action"],
 )
 SERIES_ACTIVE = Gauge("todo_series_active", "Recurring series that are active or paused.")
+REMINDERS_SENT = Counter("todo_reminders_sent_total", "Reminder emails the SMTP server accepted.")
+REMINDERS_FAILED = Counter(
+    "todo_reminders_failed_total",
+    "Reminder emails given up on: refused for good (permanent) or every attempt failed (exhausted).",
+    ["reason"],
+)
+REMINDER_LATENESS = Histogram(
+    "todo_reminder_lateness_seconds",
+    "Time from a reminder's scheduled time to the SMTP server accepting its email.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
+)
