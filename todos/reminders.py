@@ -66,7 +66,7 @@ class JobData:
             return cls(
                 task_id=uuid.UUID(value["task_id"]), n=int(value["n"]), generation=int(value["generation"])
             )
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"not reminder job data: {raw[:200]!r}") from error
 
 
@@ -163,7 +163,9 @@ class ReminderEmail:
         if self.due_at is not None:
             when = _local(self.due_at, self.zone)
             subject = f"Reminder: {self.title} (due {when})"
-            named = "" if self.zone.key == self.due_at.astimezone(self.zone).tzname() else f" ({self.zone.key})"
+            named = (
+                "" if self.zone.key == self.due_at.astimezone(self.zone).tzname() else f" ({self.zone.key})"
+            )
             status = f"{_until(self.due_at, now)}: {when}{named}"
         else:
             subject = f"Reminder: {self.title}"

@@ -1,0 +1,138 @@
+"""Reminder rules without I/O: job names and data, when a reminder fires,
+and what its email says."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from todos import reminders
+from todos.models import ReminderStatus
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+TASK = uuid.UUID("3f1c2a9e-0000-4000-8000-000000000001")
+
+
+def test_job_names_are_derived_from_task_and_position_and_parse_back() -> None:
+    name = reminders.job_name(TASK, 3)
+    assert name == f"reminder-{TASK}-3"
+    assert reminders.parse_job_name(name) == (TASK, 3)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["nightly-cleanup", "reminder-", "reminder-not-a-uuid-0", f"reminder-{TASK}-x", f"reminder-{TASK}"],
+)
+def test_other_job_names_are_not_reminders(name: str) -> None:
+    assert reminders.parse_job_name(name) is None
+
+
+def test_job_data_round_trips_and_accepts_what_dapr_posts_back() -> None:
+    data = reminders.JobData(TASK, 2, 5)
+    assert reminders.JobData.from_bytes(data.to_bytes()) == data
+    # daprd re-encodes the google.protobuf.Value: other key order, no spaces.
+    assert reminders.JobData.from_bytes(f'{{"generation":5,"n":2,"task_id":"{TASK}"}}'.encode()) == data
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"not json", b"[]", b'{"task_id": "x", "n": 0, "generation": 1}', b"{}"]
+)
+def test_foreign_job_data_is_refused(raw: bytes) -> None:
+    with pytest.raises(ValueError, match="reminder job data"):
+        reminders.JobData.from_bytes(raw)
+
+
+def plan(
+    spec: dict[str, str], due: datetime | None, recipient: str | None = "a@example.com"
+) -> reminders.Plan:
+    return reminders.plan(spec, due, NOW, recipient)
+
+
+def test_before_counts_back_from_the_due_time() -> None:
+    due = NOW + timedelta(hours=2)
+    result = plan({"before": "PT15M"}, due)
+    assert result == reminders.Plan(
+        due - timedelta(minutes=15), ReminderStatus.scheduled, fire_at=due - timedelta(minutes=15)
+    )
+
+
+def test_at_fires_at_its_own_time_with_or_without_a_due_time() -> None:
+    at = NOW + timedelta(minutes=5)
+    assert plan({"at": at.isoformat()}, None).fire_at == at
+    assert plan({"at": at.isoformat()}, NOW + timedelta(days=1)).fire_at == at
+
+
+def test_a_passed_reminder_fires_at_once_while_the_task_is_still_due() -> None:
+    result = plan({"before": "P1D"}, NOW + timedelta(hours=1))
+    assert result.status == ReminderStatus.scheduled
+    assert result.fire_at == NOW
+    assert result.remind_at == NOW - timedelta(hours=23)
+
+
+@pytest.mark.parametrize(
+    ("spec", "due"),
+    [
+        ({"before": "PT5M"}, NOW - timedelta(minutes=1)),  # the task is overdue already
+        ({"at": (NOW - timedelta(minutes=1)).isoformat()}, None),  # no due time to still be ahead of
+    ],
+)
+def test_a_passed_reminder_of_an_overdue_task_is_skipped(spec: dict[str, str], due: datetime | None) -> None:
+    result = plan(spec, due)
+    assert result.status == ReminderStatus.skipped and result.fire_at is None
+    assert result.reason is not None and "passed" in result.reason
+
+
+def test_without_an_address_the_reminder_fails_with_the_reason() -> None:
+    result = plan({"before": "PT5M"}, NOW + timedelta(hours=1), recipient=None)
+    assert result.status == ReminderStatus.failed and result.fire_at is None
+    assert result.reason is not None and "email" in result.reason
+
+
+def test_before_without_a_due_time_never_fires() -> None:
+    result = plan({"before": "PT5M"}, None)
+    assert result.status == ReminderStatus.skipped and result.remind_at is None
+
+
+def test_the_zone_is_the_first_known_candidate() -> None:
+    assert reminders.zone_for(None, "Not/AZone", "Europe/Paris", "UTC").key == "Europe/Paris"
+    assert reminders.zone_for(None, "").key == "UTC"
+
+
+def email(**changes: object) -> reminders.ReminderEmail:
+    values: dict[str, object] = {
+        "recipient": "alice@example.com",
+        "title": "Pay <rent>",
+        "description": "Landlord's account",
+        "due_at": datetime(2027, 7, 1, 13, 0, tzinfo=UTC),
+        "zone": reminders.zone_for("America/New_York"),
+        "message_id": reminders.message_id(TASK, 0, 1, "Todo <reminders@todo.example>"),
+    }
+    values.update(changes)
+    return reminders.ReminderEmail(**values)  # type: ignore[arg-type]
+
+
+def test_the_email_names_the_task_and_its_due_time_in_the_users_zone() -> None:
+    sent_at = datetime(2027, 7, 1, 12, 45, tzinfo=UTC)
+    message = email().build("Todo <reminders@todo.example>", sent_at)
+    assert message["Subject"] == "Reminder: Pay <rent> (due Thursday 1 July 2027, 09:00 EDT)"
+    assert message["To"] == "alice@example.com"
+    assert message["Message-ID"] == f"<reminder.{TASK}.0.1@todo.example>"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    body = text.get_content()
+    assert "due in 15 minutes: Thursday 1 July 2027, 09:00 EDT (America/New_York)" in body
+    assert "Landlord's account" in body
+    assert "<h2>Reminder: Pay &lt;rent&gt;</h2>" in html.get_content()  # escaped
+
+
+def test_an_email_in_utc_does_not_name_the_zone_twice_and_one_without_due_time_says_so() -> None:
+    utc = email(zone=reminders.zone_for("UTC")).build("r@x", datetime(2027, 6, 28, 13, 0, tzinfo=UTC))
+    assert "due in 3 days: Thursday 1 July 2027, 13:00 UTC\n" in utc.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    undated = email(due_at=None, description=None).build("r@x", NOW)
+    assert undated["Subject"] == "Reminder: Pay <rent>"
+    assert "Due: no due date" in undated.get_body(("plain",)).get_content()  # type: ignore[union-attr]
