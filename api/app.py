@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     gateway = DaprWorkflowGateway()
     job_gateway = DaprJobGateway(settings)
     service = TaskService(gateway, settings, jobs=job_gateway)
+    mailer = Mailer(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
                 runner.stop()
             gateway.close()
             job_gateway.close()
+            mailer.close()
 
     app = FastAPI(
         title="Todo workflows",
@@ -52,7 +54,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     )
     app.state.service = service
     app.state.settings = settings
-    app.state.delivery = ReminderDelivery(service, Mailer(settings))
+    app.state.delivery = ReminderDelivery(service, mailer)
     problems.install(app)
     app.middleware("http")(metrics.record)
     app.include_router(tasks.router)

@@ -66,7 +66,7 @@ class ReminderDelivery:
 
         message = claim.email.build(self.service.settings.smtp_from, self.clock())
         try:
-            delivered = await self.mailer.deliver(message)
+            delivered = await self.mailer.deliver(message, claim.email.recipient)
         except DeliveryFailed as failure:
             log.warning("reminder %s failed after %d attempt(s): %s", name, failure.attempts, failure.reason)
             await run_sync(

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from typing import Any
+from email.message import Message
+from email.utils import parseaddr
+from typing import Any, Protocol
 
 import aiosmtplib
 
@@ -51,23 +53,86 @@ def classify(error: Exception) -> tuple[bool, str]:
     return False, f"{type(error).__name__}: {error}"
 
 
-Send = Callable[..., Awaitable[Any]]
+class Client(Protocol):
+    """The part of aiosmtplib.SMTP a connected client is used through."""
+
+    async def send_message(self, message: Message, *, sender: str, recipients: list[str]) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+Connect = Callable[[], Awaitable[Client]]
 Sleep = Callable[[float], Awaitable[None]]
+
+# An idle connection older than this is closed rather than reused: servers
+# drop idle clients (RFC 5321 asks them to wait 5 minutes; many wait less).
+IDLE_SECONDS = 30.0
 
 
 class Mailer:
+    """Keeps up to `smtp_pool_size` connections open between messages:
+    connecting (TCP, greeting, EHLO, STARTTLS, AUTH) costs more than sending
+    one reminder, and reminders tend to fall due together. Sends never wait
+    for a connection; a burst opens more, and the extras close after use."""
+
     def __init__(
         self,
         settings: Settings,
         *,
-        send: Send = aiosmtplib.send,
+        connect: Connect | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
-        self._send = send
+        self._connect = connect or self._open
         self._sleep = sleep
         self._clock = clock
+        self._sender = parseaddr(settings.smtp_from)[1]
+        self._idle: list[tuple[Client, float]] = []
+
+    async def _open(self) -> Client:
+        settings = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            use_tls=settings.smtp_security == "tls",
+            start_tls=settings.smtp_security == "starttls",
+            timeout=settings.smtp_timeout_seconds,
+        )
+        await client.connect()  # and EHLO, STARTTLS, AUTH as configured
+        return client
+
+    def _reusable(self) -> Client | None:
+        while self._idle:
+            client, since = self._idle.pop()
+            if time.monotonic() - since < IDLE_SECONDS:
+                return client
+            client.close()
+        return None
+
+    async def _send(self, client: Client, message: Message, recipient: str) -> None:
+        try:
+            await client.send_message(message, sender=self._sender, recipients=[recipient])
+        except BaseException:
+            client.close()
+            raise
+        if len(self._idle) < self.settings.smtp_pool_size:
+            self._idle.append((client, time.monotonic()))
+        else:
+            client.close()
+
+    async def _attempt(self, message: Message, recipient: str) -> None:
+        async with asyncio.timeout(self.settings.smtp_timeout_seconds):
+            reused = self._reusable()
+            if reused is not None:
+                try:
+                    await self._send(reused, message, recipient)
+                    return
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                    pass  # the server hung up on the idle connection: a fresh one is no retry
+            await self._send(await self._connect(), message, recipient)
 
     def backoff(self, attempt: int) -> float:
         """Wait after failed attempt `attempt` (1-based): exponential, capped,
@@ -78,29 +143,14 @@ class Mailer:
         )
         return cap * random.uniform(0.5, 1.0)
 
-    async def _attempt(self, message: EmailMessage) -> None:
-        settings = self.settings
-        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        async with asyncio.timeout(settings.smtp_timeout_seconds):
-            await self._send(
-                message,
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username,
-                password=password,
-                use_tls=settings.smtp_security == "tls",
-                start_tls=settings.smtp_security == "starttls",
-                timeout=settings.smtp_timeout_seconds,
-            )
-
-    async def deliver(self, message: EmailMessage) -> Delivered:
-        """Send `message`; raises DeliveryFailed with the server's reply when it
-        is refused for good or every attempt failed."""
+    async def deliver(self, message: Message, recipient: str) -> Delivered:
+        """Send `message` to `recipient`; raises DeliveryFailed with the
+        server's reply when it is refused for good or every attempt failed."""
         limit = self.settings.smtp_max_attempts
         reason = ""
         for attempt in range(1, limit + 1):
             try:
-                await self._attempt(message)
+                await self._attempt(message, recipient)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
                 permanent, reason = classify(error)
                 if permanent:
@@ -110,3 +160,7 @@ class Mailer:
                 continue
             return Delivered(attempts=attempt, sent_at=self._clock())
         raise DeliveryFailed(f"gave up after {limit} attempts; last: {reason}", limit, permanent=False)
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop()[0].close()

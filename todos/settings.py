@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     smtp_from: str = "Todo reminders <reminders@localhost>"
     # One whole attempt (connect, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA).
     smtp_timeout_seconds: float = 10.0
+    # Connections kept open and reused between messages (per app process).
+    smtp_pool_size: int = 8
     # Transient failures (4xx replies, refused or dropped connections) are
     # retried with exponential backoff and jitter: attempt k waits
     # min(initial * 2**(k-1), max) seconds, so the whole delivery is bounded.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 import aiosmtplib
@@ -59,21 +59,27 @@ class FakeService:
         self.failed.append((claim, reason, attempts, permanent))
 
 
-def delivery(
-    service: FakeService, *errors: Exception
-) -> tuple[ReminderDelivery, list[EmailMessage], list[float]]:
-    messages: list[EmailMessage] = []
+def delivery(service: FakeService, *errors: Exception) -> tuple[ReminderDelivery, list[Message], list[float]]:
+    messages: list[Message] = []
     waits: list[float] = []
+    script = list(errors)
 
-    async def send(message: EmailMessage, **kwargs: Any) -> None:
-        messages.append(message)
-        if errors[len(messages) - 1 :]:
-            raise errors[len(messages) - 1]
+    class Client:
+        async def send_message(self, message: Message, **kwargs: Any) -> None:
+            messages.append(message)
+            if script:
+                raise script.pop(0)
+
+        def close(self) -> None:
+            pass
+
+    async def connect() -> Client:
+        return Client()
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    mailer = Mailer(service.settings, send=send, sleep=sleep)
+    mailer = Mailer(service.settings, connect=connect, sleep=sleep)
     return ReminderDelivery(service, mailer, sleep=sleep), messages, waits  # type: ignore[arg-type]
 
 

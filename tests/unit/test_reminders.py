@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
 
 import pytest
 
@@ -102,6 +104,19 @@ def test_the_zone_is_the_first_known_candidate() -> None:
     assert reminders.zone_for(None, "").key == "UTC"
 
 
+def parse(message: Message) -> EmailMessage:
+    """The message as a mail client reads it off the wire."""
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def part(message: EmailMessage, subtype: str) -> str:
+    body = message.get_body((subtype,))
+    assert body is not None, f"no text/{subtype} part"
+    return str(body.get_content())
+
+
 def email(**changes: object) -> reminders.ReminderEmail:
     values: dict[str, object] = {
         "recipient": "alice@example.com",
@@ -117,22 +132,27 @@ def email(**changes: object) -> reminders.ReminderEmail:
 
 def test_the_email_names_the_task_and_its_due_time_in_the_users_zone() -> None:
     sent_at = datetime(2027, 7, 1, 12, 45, tzinfo=UTC)
-    message = email().build("Todo <reminders@todo.example>", sent_at)
+    message = parse(email().build("Todo <reminders@todo.example>", sent_at))
     assert message["Subject"] == "Reminder: Pay <rent> (due Thursday 1 July 2027, 09:00 EDT)"
     assert message["To"] == "alice@example.com"
     assert message["Message-ID"] == f"<reminder.{TASK}.0.1@todo.example>"
-    text = message.get_body(("plain",))
-    html = message.get_body(("html",))
-    assert text is not None and html is not None
-    body = text.get_content()
+    body = part(message, "plain")
     assert "due in 15 minutes: Thursday 1 July 2027, 09:00 EDT (America/New_York)" in body
     assert "Landlord's account" in body
-    assert "<h2>Reminder: Pay &lt;rent&gt;</h2>" in html.get_content()  # escaped
+    assert "<h2>Reminder: Pay &lt;rent&gt;</h2>" in part(message, "html")  # escaped
+
+
+def test_titles_and_senders_beyond_ascii_survive_the_wire() -> None:
+    built = email(title="Café ☕ – 9:00", description="Überweisung").build("Tâches <todo@example.com>", NOW)
+    message = parse(built)
+    assert message["Subject"].startswith("Reminder: Café ☕ – 9:00 (due ")
+    assert message["From"] == "Tâches <todo@example.com>"
+    assert "Überweisung" in part(message, "plain") and "Café ☕" in part(message, "html")
 
 
 def test_an_email_in_utc_does_not_name_the_zone_twice_and_one_without_due_time_says_so() -> None:
-    utc = email(zone=reminders.zone_for("UTC")).build("r@x", datetime(2027, 6, 28, 13, 0, tzinfo=UTC))
-    assert "due in 3 days: Thursday 1 July 2027, 13:00 UTC\n" in utc.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    undated = email(due_at=None, description=None).build("r@x", NOW)
+    utc = parse(email(zone=reminders.zone_for("UTC")).build("r@x", datetime(2027, 6, 28, 13, 0, tzinfo=UTC)))
+    assert "due in 3 days: Thursday 1 July 2027, 13:00 UTC\n" in part(utc, "plain")
+    undated = parse(email(due_at=None, description=None).build("r@x", NOW))
     assert undated["Subject"] == "Reminder: Pay <rent>"
-    assert "Due: no due date" in undated.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Due: no due date" in part(undated, "plain")

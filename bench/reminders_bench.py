@@ -1,0 +1,205 @@
+"""Benchmark: how late are reminders when many fall due together?
+
+Starts its own local stack (devstack: PostgreSQL, Dapr placement, scheduler
+and daprd, the app, the SMTP sink) on random ports in a temporary directory,
+creates N tasks (default 1,000) whose single reminder is spread evenly over one
+W-second window (default 10 s) starting `--lead` seconds later, and waits until
+the SMTP sink has received every email. Lateness is measured end to end: the
+time the sink accepted the message minus the reminder's time. A negative
+lateness is an early email.
+
+    python bench/reminders_bench.py
+    python bench/reminders_bench.py --count 2000 --window 10 --json /tmp/reminders.json
+
+Goals (issue 4): never early, p99 <= 1 s, every reminder delivered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.auth import issue_token
+from devstack.ports import StackPorts
+from devstack.smtp_sink import read_mail
+from devstack.stack import Stack, StackConfig
+from todos.settings import DEV_JWT_SECRET, Settings
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+@contextmanager
+def own_stack(run_dir: Path) -> Iterator[Stack]:
+    stack = Stack(StackConfig(ports=StackPorts.random(), run_dir=run_dir, log_level="warn"))
+    with stack:
+        yield stack
+
+
+def create_tasks(
+    stack: Stack, count: int, window: float, lead: float, users: int, workers: int
+) -> dict[str, Any]:
+    """Create the tasks; returns {task_id: reminder time} and how long creating took."""
+    settings = Settings(env="dev", jwt_secret=DEV_JWT_SECRET)  # type: ignore[arg-type]
+    tokens = [issue_token(f"bench-{k}", settings) for k in range(users)]
+    start = datetime.now(UTC) + timedelta(seconds=lead)
+    times = [start + timedelta(seconds=window * i / count) for i in range(count)]
+
+    def create(i: int) -> tuple[str, datetime, float]:
+        body = {
+            "title": f"bench {i}",
+            "due_at": (times[i] + timedelta(hours=1)).isoformat(),
+            "reminders": [{"at": times[i].isoformat()}],
+        }
+        headers = {"Authorization": f"Bearer {tokens[i % users]}"}
+        response = client.post("/v1/tasks", json=body, headers=headers)
+        response.raise_for_status()
+        return response.json()["id"], times[i], time.time()
+
+    began = time.monotonic()
+    with httpx.Client(base_url=stack.app_url, timeout=60) as client, ThreadPoolExecutor(workers) as pool:
+        created = list(pool.map(create, range(count)))
+    elapsed = time.monotonic() - began
+    late_arms = sum(1 for _, at, done in created if done > at.timestamp())
+    return {
+        "due": {task_id: at for task_id, at, _ in created},
+        "create_seconds": elapsed,
+        "armed_after_their_time": late_arms,
+        "window_start": start,
+    }
+
+
+def wait_for_mail(stack: Stack, due: dict[str, datetime], deadline: float) -> dict[str, float]:
+    """{task_id: lateness in seconds} for every email the sink received by `deadline`."""
+    lateness: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        for message in read_mail(stack.smtp_dir):
+            # Message-ID: <reminder.{task_id}.{n}.{generation}@domain>
+            task_id = message["message_id"].strip("<>").split(".")[1]
+            if task_id in due and task_id not in lateness:
+                lateness[task_id] = message["received_ts"] - due[task_id].timestamp()
+        if len(lateness) == len(due):
+            break
+        time.sleep(0.5)
+    return lateness
+
+
+def summarize(lateness: dict[str, float], count: int) -> dict[str, Any]:
+    values = list(lateness.values())
+    row: dict[str, Any] = {"reminders": count, "delivered": len(values), "early": sum(v < 0 for v in values)}
+    if values:
+        row |= {
+            "p50_s": percentile(values, 0.50),
+            "p95_s": percentile(values, 0.95),
+            "p99_s": percentile(values, 0.99),
+            "max_s": max(values),
+            "min_s": min(values),
+        }
+    return row
+
+
+def markdown(result: dict[str, Any]) -> str:
+    s = result["summary"]
+    header = "| reminders | window | delivered | early | p50 | p95 | p99 | max |"
+    line = f"| {s['reminders']:,} | {result['window_s']:.0f} s | {s['delivered']:,} | {s['early']} " + (
+        f"| {s['p50_s'] * 1000:.0f} ms | {s['p95_s'] * 1000:.0f} ms | {s['p99_s'] * 1000:.0f} ms "
+        f"| {s['max_s'] * 1000:.0f} ms |"
+        if s["delivered"]
+        else "| - | - | - | - |"
+    )
+    notes = (
+        f"\nCreated in {result['create_s']:.1f} s "
+        f"({result['armed_after_their_time']} armed after their time); {result['machine']['cpus']} CPUs, "
+        f"load average {result['machine']['load_before']} before the run."
+    )
+    return "\n".join([header, "|---:|---:|---:|---:|---:|---:|---:|---:|", line]) + notes
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="reminders-bench-"))
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"==> Starting a stack in {run_dir}", file=sys.stderr)
+    with own_stack(run_dir) as stack:
+        print(
+            f"==> Creating {args.count} tasks with reminders due over {args.window:.0f} s, "
+            f"{args.lead:.0f} s from now",
+            file=sys.stderr,
+        )
+        created = create_tasks(stack, args.count, args.window, args.lead, args.users, args.workers)
+        print(f"    created in {created['create_seconds']:.1f} s; waiting for the emails", file=sys.stderr)
+        remaining = (created["window_start"] - datetime.now(UTC)).total_seconds() + args.window + args.grace
+        lateness = wait_for_mail(stack, created["due"], time.monotonic() + max(remaining, args.grace))
+    return {
+        "run_id": str(uuid.uuid4()),
+        "at": datetime.now(UTC).isoformat(),
+        "window_s": args.window,
+        "lead_s": args.lead,
+        "create_s": created["create_seconds"],
+        "armed_after_their_time": created["armed_after_their_time"],
+        "machine": {"cpus": os.cpu_count(), "load_before": load, "python": platform.python_version()},
+        "summary": summarize(lateness, args.count),
+        # (seconds into the window, lateness) per delivered reminder, for plots.
+        "samples": sorted(
+            ((created["due"][t] - created["window_start"]).total_seconds(), late)
+            for t, late in lateness.items()
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--count", type=int, default=1000, help="reminders (default 1000)")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds they fall due over (default 10)")
+    parser.add_argument(
+        "--lead",
+        type=float,
+        default=60.0,
+        help="seconds from now to the window's start; creating the tasks must fit in it (default 60)",
+    )
+    parser.add_argument("--users", type=int, default=20, help="users the tasks belong to (default 20)")
+    parser.add_argument("--workers", type=int, default=16, help="concurrent create requests (default 16)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=120.0,
+        help="seconds after the window to wait for stragglers (default 120)",
+    )
+    parser.add_argument(
+        "--run-dir", type=Path, help="stack data and logs (default: a new temporary directory)"
+    )
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON to PATH")
+    args = parser.parse_args()
+    if args.count < 1 or args.window <= 0:
+        parser.error("--count must be at least 1 and --window positive")
+
+    result = run(args)
+    print(markdown(result))
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    summary = result["summary"]
+    if summary["delivered"] < summary["reminders"] or summary["early"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
