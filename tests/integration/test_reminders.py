@@ -252,6 +252,26 @@ def test_smtp_failing_permanently_marks_the_reminder_failed_with_the_reason(
     assert "550" in status["failure_reason"] and "5.1.1 Mailbox does not exist" in status["failure_reason"]
     assert status["attempts"] == 1  # a 5xx is not retried
     assert mail_to(stack, address(user)) == []
+    assert metric(client, 'todo_reminders_failed_total{reason="permanent"}') >= 1
+
+
+def metric(client: httpx.Client, series: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{series} is not exposed")
+
+
+def test_metrics_count_sent_reminders_and_their_lateness(client: httpx.Client, stack: Stack) -> None:
+    sent, observed = (
+        metric(client, "todo_reminders_sent_total"),
+        metric(client, "todo_reminder_lateness_seconds_count"),
+    )
+    user = new_user()
+    remind_at(client, user, soon(1), title="Counted")
+    wait_for_mail(stack, address(user), "Counted")
+    wait_until(lambda: metric(client, "todo_reminders_sent_total") > sent, what="the sent counter to move")
+    assert metric(client, "todo_reminder_lateness_seconds_count") > observed
 
 
 @pytest.mark.parametrize("headers", [{}, {"dapr-api-token": "not-the-token"}], ids=["missing", "wrong"])
