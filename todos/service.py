@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 from todos import recurrence, reminders
 from todos.dapr_gateway import JobGateway, WorkflowGateway, WorkflowInfo
 from todos.db import session_scope
-from todos.errors import Conflict, InvalidInput, NotFound
+from todos.errors import Conflict, InvalidInput, NotFound, Unavailable
 from todos.metrics import REMINDER_LATENESS, REMINDERS_FAILED, REMINDERS_SENT
 from todos.models import (
     Basis,
@@ -988,8 +988,8 @@ class TaskService:
             return f"already-{row.status}"
         if row.scheduled_for is not None and row.scheduled_for > now:
             return NotYet((row.scheduled_for - now).total_seconds())
-        # Claimable after all: it changed between the two statements. Look again.
-        return NotYet(0)
+        # It changed between the two statements: let Dapr fire the job again.
+        raise Unavailable(f"Reminder {data.n} of task {data.task_id} changed while being claimed; retry.")
 
     def _finish_claim(self, claim: ReminderClaim, **values: Any) -> None:
         with session_scope() as session:

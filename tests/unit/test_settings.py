@@ -48,3 +48,11 @@ def test_production_accepts_real_secrets_or_a_jwks_url() -> None:
 def test_libpq_urls_get_the_psycopg_driver() -> None:
     settings = Settings(env="dev", database_url="postgres://u:p@db:5432/todo")
     assert settings.database_url == "postgresql+psycopg://u:p@db:5432/todo"
+
+
+def test_reminder_settings_are_checked_when_the_app_starts() -> None:
+    with pytest.raises(ValidationError, match="TODO_REMINDER_TIMEZONE"):
+        Settings(env="dev", reminder_timezone="Mars/Olympus")
+    with pytest.raises(ValidationError, match="TODO_SMTP_MAX_ATTEMPTS"):
+        Settings(env="dev", smtp_max_attempts=0)
+    assert Settings(env="dev", reminder_timezone="Asia/Tokyo").reminder_timezone == "Asia/Tokyo"
