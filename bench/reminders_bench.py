@@ -87,6 +87,37 @@ def create_tasks(
     }
 
 
+def _proc_stats() -> list[tuple[int, int, int, float]]:
+    """(pid, parent, process group, CPU seconds) of every process."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    rows = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        rows.append(
+            (int(entry.name), int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / ticks)
+        )
+    return rows
+
+
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU used so far by each stack process with its children (PostgreSQL's
+    backends start sessions of their own), and by the whole machine."""
+    stats = _proc_stats()
+    used = {}
+    for name, process in stack.processes.items():
+        pid = process.pid
+        used[name] = sum(cpu for p, parent, group, cpu in stats if pid in (p, parent, group))
+    with open("/proc/stat") as totals:
+        fields = [int(v) for v in totals.readline().split()[1:8]]
+    used["machine_busy"] = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
 def wait_for_mail(stack: Stack, due: dict[str, datetime], deadline: float) -> dict[str, float]:
     """{task_id: lateness in seconds} for every email the sink received by `deadline`."""
     lateness: dict[str, float] = {}
@@ -125,10 +156,17 @@ def markdown(result: dict[str, Any]) -> str:
         if s["delivered"]
         else "| - | - | - | - |"
     )
+    cpu = result["cpu"]
+    stack = sum(v for k, v in cpu.items() if k not in ("seconds", "machine_capacity_s", "machine_busy_s"))
+    busy = cpu["machine_busy_s"] / cpu["machine_capacity_s"]
     notes = (
         f"\nCreated in {result['create_s']:.1f} s "
         f"({result['armed_after_their_time']} armed after their time); {result['machine']['cpus']} CPUs, "
-        f"load average {result['machine']['load_before']} before the run."
+        f"load average {result['machine']['load_before']} before the run. From the window's start to the "
+        f"last email ({cpu['seconds']:.1f} s) the machine was {busy:.0%} busy; the stack used "
+        f"{stack:.1f} CPU-s ({stack / max(s['delivered'], 1) * 1000:.1f} ms a reminder; "
+        f"app {cpu['app-api_s']:.1f}, SMTP sink {cpu['smtp_s']:.1f}, scheduler {cpu['scheduler_s']:.1f}, "
+        f"daprd {cpu['daprd-api_s']:.1f}, PostgreSQL {cpu.get('postgres_s', float('nan')):.1f})."
     )
     return "\n".join([header, "|---:|---:|---:|---:|---:|---:|---:|---:|", line]) + notes
 
@@ -145,8 +183,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         created = create_tasks(stack, args.count, args.window, args.lead, args.users, args.workers)
         print(f"    created in {created['create_seconds']:.1f} s; waiting for the emails", file=sys.stderr)
-        remaining = (created["window_start"] - datetime.now(UTC)).total_seconds() + args.window + args.grace
-        lateness = wait_for_mail(stack, created["due"], time.monotonic() + max(remaining, args.grace))
+        until_window = (created["window_start"] - datetime.now(UTC)).total_seconds()
+        time.sleep(max(until_window, 0))
+        before, started = cpu_seconds(stack), time.monotonic()
+        lateness = wait_for_mail(stack, created["due"], started + args.window + args.grace)
+        after, elapsed = cpu_seconds(stack), time.monotonic() - started
     return {
         "run_id": str(uuid.uuid4()),
         "at": datetime.now(UTC).isoformat(),
@@ -155,6 +196,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "create_s": created["create_seconds"],
         "armed_after_their_time": created["armed_after_their_time"],
         "machine": {"cpus": os.cpu_count(), "load_before": load, "python": platform.python_version()},
+        # From the window's start to the last email: what the stack and the
+        # whole machine (other tenants included) spent, in CPU seconds.
+        "cpu": {
+            "seconds": elapsed,
+            "machine_capacity_s": elapsed * (os.cpu_count() or 1),
+            **{f"{name}_s": after[name] - before[name] for name in after},
+        },
         "summary": summarize(lateness, args.count),
         # (seconds into the window, lateness) per delivered reminder, for plots.
         "samples": sorted(
