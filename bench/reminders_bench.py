@@ -87,8 +87,9 @@ def create_tasks(
     }
 
 
-def _proc_stats() -> list[tuple[int, int, int, float]]:
-    """(pid, parent, process group, CPU seconds) of every process."""
+def _proc_stats() -> list[tuple[int, int, int, float, float]]:
+    """(pid, parent, process group, CPU seconds, CPU seconds of its exited
+    children) of every process."""
     ticks = os.sysconf("SC_CLK_TCK")
     rows = []
     for entry in Path("/proc").iterdir():
@@ -98,20 +99,21 @@ def _proc_stats() -> list[tuple[int, int, int, float]]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue  # exited meanwhile
-        rows.append(
-            (int(entry.name), int(fields[1]), int(fields[2]), (int(fields[11]) + int(fields[12])) / ticks)
-        )
+        own, exited = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+        rows.append((int(entry.name), int(fields[1]), int(fields[2]), own / ticks, exited / ticks))
     return rows
 
 
 def cpu_seconds(stack: Stack) -> dict[str, float]:
-    """CPU used so far by each stack process with its children (PostgreSQL's
-    backends start sessions of their own), and by the whole machine."""
+    """CPU used so far by each stack process with its children, live or
+    exited (PostgreSQL's backends start sessions of their own and come and go
+    with the connection pool), and by the whole machine."""
     stats = _proc_stats()
     used = {}
     for name, process in stack.processes.items():
         pid = process.pid
-        used[name] = sum(cpu for p, parent, group, cpu in stats if pid in (p, parent, group))
+        live = sum(cpu for p, parent, group, cpu, _ in stats if pid in (p, parent, group))
+        used[name] = live + sum(exited for p, _, _, _, exited in stats if p == pid)
     with open("/proc/stat") as totals:
         fields = [int(v) for v in totals.readline().split()[1:8]]
     used["machine_busy"] = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
