@@ -69,12 +69,12 @@ from todos.settings import Settings
 log = logging.getLogger(__name__)
 
 StatusFilter = Literal["pending", "completed", "all"]
+DeleteScope = Literal["occurrence", "series"]
 
 # Bulk updates of reminder rows that are not loaded in the session: skip
 # SQLAlchemy's matching of the criteria against loaded objects (measurable
 # CPU when many reminders fire at once).
 _UNSYNCED = {"synchronize_session": False}
-DeleteScope = Literal["occurrence", "series"]
 
 
 @dataclass(frozen=True)
