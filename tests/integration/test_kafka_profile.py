@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from devstack import kafka
 from devstack.stack import Stack
@@ -53,7 +53,11 @@ def test_publish_through_the_sidecar_reaches_kafka(kafka_stack: Stack) -> None:
         }
     )
     try:
-        consumer.assign([TopicPartition("task-events", p) for p in range(kafka.PARTITIONS)])
+        # Explicit offsets: with none, the client first asks the group
+        # coordinator for committed ones, and a fresh broker answers
+        # NOT_COORDINATOR until __consumer_offsets exists (the poll then
+        # yields only that error).
+        consumer.assign([TopicPartition("task-events", p, OFFSET_BEGINNING) for p in range(kafka.PARTITIONS)])
         found = None
         for _ in range(60):
             message = consumer.poll(1.0)
