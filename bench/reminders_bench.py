@@ -48,10 +48,16 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 @contextmanager
-def own_stack(run_dir: Path) -> Iterator[Stack]:
-    stack = Stack(StackConfig(ports=StackPorts.random(), run_dir=run_dir, log_level="warn"))
-    with stack:
-        yield stack
+def own_stack(run_dir: Path | None) -> Iterator[Stack]:
+    """A stack in `run_dir`, or in a temporary directory removed afterwards
+    (a run leaves ~130 MB of database and scheduler data)."""
+    with tempfile.TemporaryDirectory(prefix="reminders-bench-") as scratch:
+        stack = Stack(
+            StackConfig(ports=StackPorts.random(), run_dir=run_dir or Path(scratch), log_level="warn")
+        )
+        print(f"==> Starting a stack in {stack.run_dir}", file=sys.stderr)
+        with stack:
+            yield stack
 
 
 def create_tasks(
@@ -174,10 +180,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="reminders-bench-"))
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"==> Starting a stack in {run_dir}", file=sys.stderr)
-    with own_stack(run_dir) as stack:
+    with own_stack(args.run_dir) as stack:
         print(
             f"==> Creating {args.count} tasks with reminders due over {args.window:.0f} s, "
             f"{args.lead:.0f} s from now",
@@ -235,7 +239,9 @@ def main() -> None:
         help="seconds after the window to wait for stragglers (default 120)",
     )
     parser.add_argument(
-        "--run-dir", type=Path, help="stack data and logs (default: a new temporary directory)"
+        "--run-dir",
+        type=Path,
+        help="keep the stack's data and logs here (default: a temporary directory, removed afterwards)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results as JSON to PATH")
     args = parser.parse_args()
