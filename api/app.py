@@ -10,10 +10,12 @@ from fastapi import FastAPI
 
 from api import metrics, openapi, problems
 from api.mcp_server import McpEndpoint
-from api.routes import events, history, ops, series, tasks, workflows
+from api.routes import events, history, jobs, ops, reminders, series, tasks, workflows
 from api.runtime import Background
 from todos import audit
-from todos.dapr_gateway import DaprWorkflowGateway
+from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway
+from todos.delivery import ReminderDelivery
+from todos.mailer import Mailer
 from todos.relay import outbox_relay
 from todos.service import TaskService
 from todos.settings import Settings, get_settings
@@ -33,7 +35,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     if settings.role == "audit":
         return create_audit_app(settings, background=background)
     gateway = DaprWorkflowGateway()
-    service = TaskService(gateway, settings)
+    job_gateway = DaprJobGateway(settings)
+    service = TaskService(gateway, settings, jobs=job_gateway)
+    mailer = Mailer(settings)
     mcp = McpEndpoint(settings)
 
     @asynccontextmanager
@@ -50,6 +54,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
             if runner is not None:
                 runner.stop()
             gateway.close()
+            job_gateway.close()
+            mailer.close()
 
     app = FastAPI(
         title="Todo workflows",
@@ -60,11 +66,14 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     )
     app.state.service = service
     app.state.settings = settings
+    app.state.delivery = ReminderDelivery(service, mailer)
     problems.install(app)
     app.middleware("http")(metrics.record)
     app.include_router(tasks.router)
     app.include_router(series.router)
     app.include_router(history.router)
+    app.include_router(reminders.router)
+    app.include_router(jobs.router)
     app.include_router(ops.router)
     app.include_router(workflows.router)
     app.router.routes.append(mcp.route())

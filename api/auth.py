@@ -62,7 +62,14 @@ def user_from_authorization(header: str | None, settings: Settings) -> User:
     if not isinstance(subject, str) or not subject:
         raise Unauthorized("The bearer token has no `sub` claim naming the user.")
     email = claims.get("email")
-    return User(id=subject, email=email if isinstance(email, str) else None)
+    # OIDC's `zoneinfo` claim: the user's IANA time zone, for reminder emails
+    # (an unknown name falls back to the default when the email is written).
+    zone = claims.get("zoneinfo")
+    return User(
+        id=subject,
+        email=email if isinstance(email, str) else None,
+        timezone=zone if isinstance(zone, str) else None,
+    )
 
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT whose `sub` is the user.")
@@ -79,7 +86,12 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 
 def issue_token(
-    user_id: str, settings: Settings, *, email: str | None = None, ttl_seconds: int = 12 * 3600
+    user_id: str,
+    settings: Settings,
+    *,
+    email: str | None = None,
+    zoneinfo: str | None = None,
+    ttl_seconds: int = 12 * 3600,
 ) -> str:
     """A dev token signed with the HS256 secret (`./task token -- alice`)."""
     import time
@@ -89,6 +101,8 @@ def issue_token(
     now = int(time.time())
     claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + ttl_seconds}
     claims["email"] = email or f"{user_id}@example.com"
+    if zoneinfo:
+        claims["zoneinfo"] = zoneinfo
     if settings.jwt_audience:
         claims["aud"] = settings.jwt_audience
     if settings.jwt_issuer:

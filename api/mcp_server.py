@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
@@ -44,6 +44,7 @@ from todos.errors import DomainError, Unavailable
 from todos.models import (
     PreviewRequest,
     PreviewResponse,
+    ReminderPublic,
     SeriesPublic,
     TaskCreate,
     TaskFilter,
@@ -243,6 +244,15 @@ def skip_occurrence(task_id: uuid.UUID, ctx: Context[Any, Any]) -> SeriesPublic:
     return service.skip_occurrence(user, task_id)
 
 
+def snooze_reminder(
+    task_id: uuid.UUID,
+    ctx: Context[Any, Any],
+    minutes: Annotated[int, Field(ge=1, le=1440, description="Minutes from now, 1-1440.")],
+) -> ReminderPublic:
+    service, user = _caller(ctx)
+    return service.snooze_reminder(user, task_id, minutes)
+
+
 def _tool(
     fn: Callable[..., Any],
     title: str,
@@ -340,6 +350,14 @@ TOOLS: tuple[Tool, ...] = (
         "Skip an occurrence",
         "Skip the current occurrence of a recurring task (task_id of that occurrence): it is marked "
         "skipped, not done, and the series creates the next one. Returns the series.",
+    ),
+    _tool(
+        snooze_reminder,
+        "Snooze a reminder",
+        "Send the task's most recently sent reminder again `minutes` from now (1-1440), e.g. after the user "
+        'says "remind me again in 10 minutes". Only a reminder that already went out can be snoozed; '
+        "to change when future reminders fire, use update_task with new `reminders` or `due_at`.",
+        idempotent=False,
     ),
 )
 

@@ -1,6 +1,6 @@
 """Background machinery of the api role, run in the app's lifespan: the
 Dapr workflow worker (workflows and activities, registered by explicit name)
-and the sweeper that repairs workflow calls a crash left undone."""
+and the sweeper that repairs workflow and job calls a crash left undone."""
 
 from __future__ import annotations
 
@@ -9,10 +9,17 @@ import threading
 
 from dapr.ext.workflow import WorkflowRuntime
 
+from activities import reminders as reminder_activities
 from activities import series as series_activities
 from todos.dapr_gateway import sdk_logger_options
 from todos.metrics import SWEEPER_REPAIRS
-from todos.orchestration import CREATE_NEXT_OCCURRENCE, FINISH_SERIES, LOAD_SERIES_PROGRESS, WORKFLOW_NAME
+from todos.orchestration import (
+    CREATE_NEXT_OCCURRENCE,
+    FINISH_SERIES,
+    LOAD_SERIES_PROGRESS,
+    SCHEDULE_TASK_REMINDERS,
+    WORKFLOW_NAME,
+)
 from todos.service import TaskService
 from workflows.recurring import recurring_task_workflow
 
@@ -25,6 +32,7 @@ def build_workflow_runtime() -> WorkflowRuntime:
     runtime.register_activity(series_activities.load_series_progress, name=LOAD_SERIES_PROGRESS)
     runtime.register_activity(series_activities.create_next_occurrence, name=CREATE_NEXT_OCCURRENCE)
     runtime.register_activity(series_activities.finish_series, name=FINISH_SERIES)
+    runtime.register_activity(reminder_activities.schedule_task_reminders, name=SCHEDULE_TASK_REMINDERS)
     return runtime
 
 
@@ -79,4 +87,4 @@ class Background:
             for action, count in repaired.items():
                 if count:
                     SWEEPER_REPAIRS.labels(action).inc(count)
-                    log.info("sweeper %s %d series", action, count)
+                    log.info("sweeper %s: %d", action, count)

@@ -50,6 +50,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                         f"  Dapr HTTP    {stack.dapr_http_url}   (gRPC 127.0.0.1:{ports.app_sidecar.grpc})",
                         f"  PostgreSQL   {stack.database_url}",
                         *([f"  Kafka        {stack.kafka_bootstrap}"] if args.profile == "kafka" else []),
+                        f"  SMTP sink    127.0.0.1:{ports.smtp}   (`./task mail` lists what it received)",
                         f"  logs         {stack.logs_dir}/<process>.log",
                         "",
                         'Try:  curl -H "Authorization: Bearer $(./task token -- alice)" '
@@ -194,12 +195,29 @@ def cmd_iac_validate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_mail(args: argparse.Namespace) -> int:
+    from devstack.smtp_sink import read_mail
+
+    maildir = default_run_dir() / "smtp"
+    messages = read_mail(maildir)[-args.last :] if args.last else read_mail(maildir)
+    if args.json:
+        print(json.dumps(messages, indent=2))
+        return 0
+    if not messages:
+        print(f"No mail yet (the sink of `./task up` writes to {maildir}/mail.jsonl).")
+        return 0
+    print(f"{'received (UTC)':<24} {'to':<32} subject")
+    for message in messages:
+        print(f"{message['received_at'][:23]:<24} {', '.join(message['rcpt_tos']):<32} {message['subject']}")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     from api.auth import issue_token
     from todos.settings import DEV_JWT_SECRET, Settings
 
     settings = Settings(env="dev", jwt_secret=os.environ.get("TODO_JWT_SECRET", DEV_JWT_SECRET))
-    print(issue_token(args.user, settings, email=args.email, ttl_seconds=args.ttl))
+    print(issue_token(args.user, settings, email=args.email, zoneinfo=args.zoneinfo, ttl_seconds=args.ttl))
     return 0
 
 
@@ -236,9 +254,17 @@ def main(argv: list[str] | None = None) -> int:
             "--dir", type=Path, default=iac_dir, help=f"modules directory (default {iac_dir})"
         )
         command.set_defaults(func=func)
+
+    mail = sub.add_parser("mail", help="list the email the local SMTP sink received")
+    mail.add_argument("--last", type=int, metavar="N", help="only the N most recent messages")
+    mail.add_argument("--json", action="store_true", help="full records (text and HTML bodies too) as JSON")
+    mail.set_defaults(func=cmd_mail)
     token = sub.add_parser("token", help="print a dev JWT for USER, signed with the dev secret")
     token.add_argument("user")
     token.add_argument("--email", help="the email claim (default USER@example.com)")
+    token.add_argument(
+        "--zoneinfo", help="the user's IANA time zone: reminder emails show due times in it (default UTC)"
+    )
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds (default 12 h)")
     token.set_defaults(func=cmd_token)
     args = parser.parse_args(argv)

@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import socket
 from dataclasses import dataclass
 
+# Test stacks take their ports from below Linux's ephemeral range (32768+).
+# A port the kernel hands out for bind(0) is free only until the process
+# that asked binds it; meanwhile the kernel can give it to another stack on
+# the machine, or to an outgoing connection, and daprd then fails to listen
+# while its readiness probe answers from the other process.
+_TEST_PORTS = range(15000, 32768)
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+
+def free_port(taken: set[int] | None = None) -> int:
+    """A port nothing listens on now, not in `taken` (which it joins)."""
+    taken = taken if taken is not None else set()
+    while True:
+        port = random.choice(_TEST_PORTS)
+        if port in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
 
 
 def is_listening(port: int, host: str = "127.0.0.1") -> bool:
@@ -54,19 +72,11 @@ class StackPorts:
     @classmethod
     def random(cls) -> StackPorts:
         """Every port free right now and distinct: lets tests run beside `./task up`."""
-        taken: set[int] = set()
-
-        def distinct() -> int:
-            # The kernel may hand out a just-released port again: never twice here.
-            while (port := free_port()) in taken:
-                pass
-            taken.add(port)
-            return port
-
         values: dict[str, object] = {}
+        taken: set[int] = set()
         for field in dataclasses.fields(cls):
             if field.type in ("SidecarPorts", SidecarPorts):
-                values[field.name] = SidecarPorts(*(distinct() for _ in range(5)))
+                values[field.name] = SidecarPorts(*(free_port(taken) for _ in range(5)))
             else:
-                values[field.name] = distinct()
+                values[field.name] = free_port(taken)
         return cls(**values)  # type: ignore[arg-type]

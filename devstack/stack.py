@@ -4,8 +4,9 @@
         stack.app_url  # http://127.0.0.1:8000
 
 Start order: PostgreSQL (unless DATABASE_URL points elsewhere) and migrations,
-Kafka (profile "kafka"), Dapr placement and scheduler, then per app role its
-daprd and the app itself. Every process logs to <run_dir>/logs/<name>.log and
+Kafka (profile "kafka"), the SMTP sink (devstack.smtp_sink) the app sends
+reminder email to, Dapr placement and scheduler, then per app role its daprd
+and the app itself. Every process logs to <run_dir>/logs/<name>.log and
 has its own health and metrics ports (see devstack.ports).
 """
 
@@ -23,7 +24,7 @@ import httpx
 
 from devstack import daprbin, kafka, postgres, progress
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
-from devstack.ports import SidecarPorts, StackPorts
+from devstack.ports import SidecarPorts, StackPorts, is_listening
 from devstack.process import ManagedProcess, StackError
 from todos.settings import DEV_APP_API_TOKEN, DEV_JWT_SECRET
 
@@ -130,6 +131,11 @@ class Stack:
     def kafka_bootstrap(self) -> str:
         return f"127.0.0.1:{self.ports.kafka}"
 
+    @property
+    def smtp_dir(self) -> Path:
+        """The SMTP sink's mail.jsonl and rules.json (see devstack.smtp_sink)."""
+        return self.run_dir / "smtp"
+
     def app_env(self, role: Role = API) -> dict[str, str]:
         """The environment of an app role: settings (TODO_*) and its sidecar."""
         sidecar = role.sidecar(self.ports)
@@ -142,6 +148,9 @@ class Stack:
             "TODO_APP_API_TOKEN": DEV_APP_API_TOKEN,
             "TODO_PUBSUB_NAME": "taskpubsub",
             "TODO_OUTBOX_RELAY_ROLE": self.relay_role.name,
+            "TODO_SMTP_HOST": "127.0.0.1",
+            "TODO_SMTP_PORT": str(self.ports.smtp),
+            "TODO_SMTP_SECURITY": "none",
             "DAPR_HTTP_PORT": str(sidecar.http),
             "DAPR_GRPC_PORT": str(sidecar.grpc),
             "PYTHONUNBUFFERED": "1",
@@ -169,6 +178,7 @@ class Stack:
         self._start_database()
         if self.config.profile == "kafka":
             self._start_kafka()
+        self._start_smtp_sink()
         self._start_control_plane()
         for role in self.config.roles:
             self._start_role(role)
@@ -260,6 +270,27 @@ class Stack:
             timeout=120,
         )
         kafka.create_topics(self.ports.kafka)
+
+    def _start_smtp_sink(self) -> None:
+        port = self.ports.smtp
+        self._launch(
+            ManagedProcess(
+                "smtp",
+                [
+                    sys.executable,
+                    "-m",
+                    "devstack.smtp_sink",
+                    "--port",
+                    str(port),
+                    "--maildir",
+                    str(self.smtp_dir),
+                ],
+                cwd=REPO_ROOT,
+                log_path=self.logs_dir / "smtp.log",
+                ready=lambda: is_listening(port),
+                describe=f"smtp 127.0.0.1:{port} (mail in {self.smtp_dir}/mail.jsonl)",
+            )
+        )
 
     def _binary(self, name: str) -> str:
         assert self.dapr_bin is not None

@@ -1,5 +1,5 @@
-"""The service layer's view of the Dapr workflow engine, behind a small
-protocol so the rules in todos.service do not depend on gRPC details."""
+"""The service layer's view of the Dapr workflow engine and Jobs API, behind
+small protocols so the rules in todos.service do not depend on gRPC details."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Any, Literal, Protocol
 
 from dapr.ext.workflow.logger import LoggerOptions
 
+from todos.models import rfc3339
 from todos.orchestration import WORKFLOW_NAME, SeriesState, instance_id
+from todos.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,67 @@ class DaprWorkflowGateway:
             client.terminate_workflow(instance)
         else:
             client.purge_workflow(instance)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+class JobGateway(Protocol):
+    def schedule(self, name: str, due_at: datetime, data: bytes) -> None:
+        """Arm the one-shot job `name` for `due_at`, replacing any job of that name."""
+
+    def delete(self, name: str) -> None:
+        """Remove the job `name`; a job that is gone already is no error."""
+
+
+class DaprJobGateway:
+    """The Dapr Jobs API through DaprClient (gRPC), created on first use.
+
+    Jobs are one-shot (`due_time` RFC 3339, no schedule) and overwrite an
+    older job of the same name. Their JSON data travels as a
+    google.protobuf.Value, as the Dapr HTTP API stores it: daprd posts it
+    back as JSON to `POST /job/{name}`, and `GET /v1.0/jobs/{name}` can show
+    it. A callback that fails is retried by Dapr at a constant interval (the
+    job's failure policy).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _jobs(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from dapr.clients import DaprClient
+
+                self._client = DaprClient()
+            return self._client
+
+    def schedule(self, name: str, due_at: datetime, data: bytes) -> None:
+        from dapr.clients.grpc._jobs import ConstantFailurePolicy, Job
+        from google.protobuf import json_format
+        from google.protobuf.any_pb2 import Any as ProtoAny
+        from google.protobuf.struct_pb2 import Value
+
+        packed = ProtoAny()
+        packed.Pack(json_format.Parse(data, Value()))
+        job = Job(
+            name=name,
+            due_time=rfc3339(due_at),
+            data=packed,
+            failure_policy=ConstantFailurePolicy(
+                max_retries=self._settings.reminder_job_max_retries,
+                interval_seconds=self._settings.reminder_job_retry_seconds,
+            ),
+        )
+        self._jobs().schedule_job(job, overwrite=True)
+
+    def delete(self, name: str) -> None:
+        self._jobs().delete_job(name)
 
     def close(self) -> None:
         with self._lock:

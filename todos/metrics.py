@@ -12,7 +12,7 @@ OCCURRENCES_CREATED = Counter(
 )
 SWEEPER_REPAIRS = Counter(
     "todo_sweeper_repairs_total",
-    "Workflow calls the sweeper repeated after a failure or crash left them undone.",
+    "Workflow and Dapr job calls the sweeper repeated after a failure or crash left them undone.",
     ["action"],
 )
 SERIES_ACTIVE = Gauge("todo_series_active", "Recurring series that are active or paused.")
@@ -43,4 +43,20 @@ AUDIT_DUPLICATES = Counter(
 )
 DEAD_LETTERS = Counter(
     "todo_audit_dead_letters_total", "Messages that reached a dead-letter topic.", ["topic"]
+)
+
+# ---- reminders ----------------------------------------------------------------
+REMINDERS_SENT = Counter("todo_reminders_sent_total", "Reminder emails the SMTP server accepted.")
+REMINDERS_FAILED = Counter(
+    "todo_reminders_failed_total",
+    "Reminder emails given up on: refused for good (permanent) or every attempt failed (exhausted).",
+    ["reason"],
+)
+# Both series exist from the start, so a dashboard shows 0 rather than no data.
+for _reason in ("permanent", "exhausted"):
+    REMINDERS_FAILED.labels(_reason)
+REMINDER_LATENESS = Histogram(
+    "todo_reminder_lateness_seconds",
+    "Time from a reminder's scheduled time to the SMTP server accepting its email.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900),
 )

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic import Field as SchemaField
-from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint, text
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Text, UniqueConstraint, Uuid, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
@@ -181,6 +181,20 @@ class Basis(StrEnum):
     completion = "completion"
 
 
+class ReminderStatus(StrEnum):
+    # Its Dapr job fires at `scheduled_for` (job_scheduled_at says Dapr took it).
+    scheduled = "scheduled"
+    # Claimed by a job callback that is talking to the SMTP server right now.
+    sending = "sending"
+    sent = "sent"
+    # SMTP refused it for good, every attempt failed, or there is no address.
+    failed = "failed"
+    # The task was completed or skipped before the reminder's time.
+    cancelled = "cancelled"
+    # Its time had passed when it was set and so had the task's due time.
+    skipped = "skipped"
+
+
 # ---- value objects carried in requests ------------------------------------
 
 
@@ -331,6 +345,72 @@ class Task(TaskBase, table=True):
     )
     series_id: uuid.UUID | None = Field(default=None, foreign_key="series.id", index=True)
     occurrence_index: int | None = None
+    # Where and how reminders reach the user: the `email` and `zoneinfo`
+    # claims of the token that created the task (a series copies them).
+    notify_email: str | None = Field(default=None, sa_type=Text)
+    notify_timezone: str | None = Field(default=None, sa_type=Text)
+
+
+class Reminder(SQLModel, table=True):
+    """One entry of a task's `reminders`, as the Dapr job `reminder-{task_id}-{n}`.
+
+    `generation` grows each time the job is (re)armed for a new time and
+    travels in the job's data, so a firing of an older schedule is ignored.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("task_id", "n", name="uq_reminders_task_n"),
+        # The sweeper's scans: unconfirmed, overdue and abandoned reminders.
+        Index("ix_reminders_status_scheduled_for", "status", "scheduled_for"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    task_id: uuid.UUID = Field(
+        sa_column=Column(Uuid, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    # Position in the task's `reminders` list (0-based).
+    n: int
+    spec: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    # The time the spec names (due_at - before, or at); when the job fires
+    # (later than remind_at after a snooze, now for a late-set reminder).
+    remind_at: datetime | None = _timestamp(default=None)
+    scheduled_for: datetime | None = _timestamp(default=None)
+    generation: int = 1
+    status: ReminderStatus = Field(default=ReminderStatus.scheduled, sa_type=Text)
+    job_scheduled_at: datetime | None = _timestamp(default=None)
+    # A callback's claim while it sends; an expired lease may be taken over.
+    claim_token: uuid.UUID | None = None
+    lease_until: datetime | None = _timestamp(default=None)
+    # SMTP attempts for the current generation.
+    attempts: int = 0
+    sent_at: datetime | None = _timestamp(default=None)
+    failure_reason: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
+    updated_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
+
+
+class ReminderPublic(SQLModel):
+    index: int = Field(description="Position in the task's `reminders` list (0-based).")
+    task_id: uuid.UUID
+    remind_at: datetime | None = Field(description="The time the reminder names (UTC).")
+    scheduled_for: datetime | None = Field(
+        description="When the email is due to go out: `remind_at`, or later after a snooze."
+    )
+    status: ReminderStatus
+    sent_at: datetime | None
+    attempts: int = Field(description="SMTP attempts for the current schedule.")
+    failure_reason: str | None
+
+    @field_serializer("remind_at", "scheduled_for", "sent_at")
+    def _utc(self, value: datetime | None) -> str | None:
+        return rfc3339(value)
+
+
+class SnoozeRequest(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"minutes": 15}]})  # type: ignore[assignment]
+
+    minutes: int = Field(ge=1, le=1440, description="Send the reminder again this many minutes from now.")
 
 
 class TaskPublic(TaskBase):
@@ -344,6 +424,9 @@ class TaskPublic(TaskBase):
     series_id: uuid.UUID | None
     occurrence_index: int | None
     recurrence: RecurrenceSpec | None = None
+    reminder_status: list[ReminderPublic] = Field(
+        default_factory=list, description="Delivery state of each entry of `reminders`, in order."
+    )
 
     @field_serializer("due_at", "completed_at", "created_at", "updated_at")
     def _utc(self, value: datetime | None) -> str | None:

@@ -30,6 +30,7 @@ EVENTS = (TASK_COMPLETED, SERIES_CHANGED, SERIES_PAUSED, SERIES_RESUMED, OCCURRE
 LOAD_SERIES_PROGRESS = "load_series_progress"
 CREATE_NEXT_OCCURRENCE = "create_next_occurrence"
 FINISH_SERIES = "finish_series"
+SCHEDULE_TASK_REMINDERS = "schedule_task_reminders"
 
 
 def instance_id(series_id: uuid.UUID | str) -> str:
@@ -124,3 +125,16 @@ class CreatedOccurrence(JsonDataclass):
 class FinishedSeries(JsonDataclass):
     series_id: str
     reason: str  # "exhausted" (COUNT/UNTIL) or "stopped"
+
+
+@dataclass(frozen=True)
+class TaskReminders(JsonDataclass):
+    """Input of `schedule_task_reminders`: arm the jobs of this task's reminders."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
+class ArmedReminders(JsonDataclass):
+    task_id: str
+    armed: int

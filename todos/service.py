@@ -2,9 +2,10 @@
 job callback, subscriptions and workflow activities all call this module.
 
 Each operation is one database transaction; calls to the workflow engine
-happen after the commit and are only wake-ups (the workflow reconciles with
-the database), so a failed call delays a step and never loses one: the
-sweeper (`sweep`) retries starts and completions that did not get through.
+and the Jobs API happen after the commit. Workflow calls are only wake-ups
+(the workflow reconciles with the database) and a reminder's job is armed
+again until Dapr confirms it, so a failed call delays a step and never loses
+one: the sweeper (`sweep`) retries what did not get through.
 """
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ from sqlalchemy import and_, or_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
-from todos import events, recurrence
-from todos.dapr_gateway import WorkflowGateway, WorkflowInfo
+from todos import events, recurrence, reminders
+from todos.dapr_gateway import JobGateway, WorkflowGateway, WorkflowInfo
 from todos.db import session_scope
 from todos.errors import Conflict, InvalidInput, NotFound, Unavailable
+from todos.metrics import REMINDER_LATENESS, REMINDERS_FAILED, REMINDERS_SENT
 from todos.models import (
     Basis,
     RecurrenceSpec,
+    Reminder,
+    ReminderPublic,
     ReminderSpec,
+    ReminderStatus,
     Series,
     SeriesPublic,
     SeriesStatus,
@@ -69,11 +74,54 @@ log = logging.getLogger(__name__)
 StatusFilter = Literal["pending", "completed", "all"]
 DeleteScope = Literal["occurrence", "series"]
 
+# Bulk updates of reminder rows that are not loaded in the session: skip
+# SQLAlchemy's matching of the criteria against loaded objects (measurable
+# CPU when many reminders fire at once).
+_UNSYNCED = {"synchronize_session": False}
+
 
 @dataclass(frozen=True)
 class User:
     id: str
     email: str | None = None
+    # IANA zone from the token's `zoneinfo` claim: how reminder emails show times.
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleJob:
+    reminder_id: uuid.UUID
+    fire_at: datetime
+    data: reminders.JobData
+
+    @property
+    def name(self) -> str:
+        return reminders.job_name(self.data.task_id, self.data.n)
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    name: str
+
+
+JobAction = ScheduleJob | DeleteJob
+
+
+@dataclass(frozen=True)
+class ReminderClaim:
+    """A job callback's exclusive right to send one reminder (until its lease ends)."""
+
+    reminder_id: uuid.UUID
+    token: uuid.UUID
+    scheduled_for: datetime
+    email: reminders.ReminderEmail
+
+
+@dataclass(frozen=True)
+class NotYet:
+    """The job fired before the reminder's time (clocks differ): wait this long."""
+
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -127,8 +175,36 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from error
 
 
-def _reminders_json(reminders: list[ReminderSpec]) -> list[dict[str, Any]]:
-    return [reminder.to_json() for reminder in reminders]
+def _reminders_json(specs: list[ReminderSpec]) -> list[dict[str, Any]]:
+    return [spec.to_json() for spec in specs]
+
+
+def _reminder_public(row: Reminder) -> ReminderPublic:
+    return ReminderPublic(
+        index=row.n,
+        task_id=row.task_id,
+        remind_at=row.remind_at,
+        scheduled_for=row.scheduled_for,
+        status=row.status,
+        sent_at=row.sent_at,
+        attempts=row.attempts,
+        failure_reason=row.failure_reason,
+    )
+
+
+def _check_reminder_times(task: Task, field_prefix: str | None) -> None:
+    """`before` counts back from due_at, so it needs one. `field_prefix` is
+    "reminders" when the body set them, else the error names due_at."""
+    if task.due_at is not None:
+        return
+    for n, spec in enumerate(task.reminders):
+        if "before" in spec:
+            field = f"{field_prefix}.{n}.before" if field_prefix else "due_at"
+            raise InvalidInput(
+                f"{field}: a `before` reminder counts back from due_at, and the task has none; "
+                "give due_at, use {at: RFC 3339 time} instead, or remove the reminder.",
+                field=field,
+            )
 
 
 class TaskService:
@@ -137,10 +213,13 @@ class TaskService:
         workflows: WorkflowGateway,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        jobs: JobGateway,
     ) -> None:
         self.workflows = workflows
         self.settings = settings
         self.clock = clock
+        self.jobs = jobs
 
     # ---- reads ----------------------------------------------------------------
 
@@ -165,9 +244,17 @@ class TaskService:
             raise NotFound(f"No series {series_id} exists for this user.", field="series_id")
         return series
 
-    def _public(self, session: Session, task: Task, series: Series | None = None) -> TaskPublic:
+    def _public(
+        self,
+        session: Session,
+        task: Task,
+        series: Series | None = None,
+        rows: list[Reminder] | None = None,
+    ) -> TaskPublic:
         if task.series_id is not None and series is None:
             series = session.get(Series, task.series_id)
+        if rows is None:
+            rows = self._reminder_rows(session, [task.id]).get(task.id, [])
         spec = (
             RecurrenceSpec(rule=series.rule, timezone=series.timezone, basis=series.basis)
             if series is not None
@@ -178,6 +265,7 @@ class TaskService:
                 **task.model_dump(exclude={"reminders"}),
                 "reminders": [ReminderSpec.model_validate(r) for r in task.reminders],
                 "recurrence": spec,
+                "reminder_status": [_reminder_public(row) for row in rows],
             }
         )
 
@@ -217,6 +305,15 @@ class TaskService:
         self._emit(session, event_type, task, {"task": after, "changes": changes})
         self._emit(session, events.TASK_CHANGED, task, {"changes": changes})
 
+    @staticmethod
+    def _reminder_rows(session: Session, task_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Reminder]]:
+        by_task: dict[uuid.UUID, list[Reminder]] = {}
+        if task_ids:
+            statement = select(Reminder).where(col(Reminder.task_id).in_(task_ids)).order_by(col(Reminder.n))
+            for row in session.exec(statement):
+                by_task.setdefault(row.task_id, []).append(row)
+        return by_task
+
     def get_task(self, user: User, task_id: uuid.UUID) -> TaskPublic:
         with session_scope() as session:
             return self._public(session, self._owned_task(session, user, task_id))
@@ -253,7 +350,16 @@ class TaskService:
                 if series_ids
                 else {}
             )
-            items = [self._public(session, t, series.get(t.series_id) if t.series_id else None) for t in page]
+            reminder_rows = self._reminder_rows(session, [t.id for t in page])
+            items = [
+                self._public(
+                    session,
+                    t,
+                    series.get(t.series_id) if t.series_id else None,
+                    reminder_rows.get(t.id, []),
+                )
+                for t in page
+            ]
         next_cursor = _encode_cursor(page[-1]) if len(rows) > query.limit else None
         return TaskPage(items=items, next_cursor=next_cursor)
 
@@ -283,9 +389,12 @@ class TaskService:
             tags=data.tags,
             due_at=data.due_at,
             reminders=_reminders_json(data.reminders),
+            notify_email=user.email,
+            notify_timezone=user.timezone,
             created_at=now,
             updated_at=now,
         )
+        _check_reminder_times(task, "reminders")
         series: Series | None = None
         if data.recurrence is not None:
             if data.due_at is None:
@@ -302,8 +411,10 @@ class TaskService:
                 session.flush()
             session.add(task)
             session.flush()
+            jobs = self._sync_reminders(session, task, now)
             public = self._public(session, task, series)
             self._emit(session, events.TASK_CREATED, task, {"task": _task_json(public)})
+        self._apply_jobs(jobs)
         if series is not None:
             self._start_workflow(series)
         return public
@@ -341,6 +452,8 @@ class TaskService:
             "priority": str(task.priority),
             "tags": list(task.tags),
             "reminders": [r for r in task.reminders if "before" in r],
+            "notify_email": task.notify_email,
+            "notify_timezone": task.notify_timezone,
         }
 
     def update_task(self, user: User, task_id: uuid.UUID, data: TaskUpdate) -> TaskPublic:
@@ -390,10 +503,15 @@ class TaskService:
                 if task.id == series.current_task_id and task.due_at is not None and "due_at" in changes:
                     series.anchor_at = task.due_at
                     changed_series = series
+            _check_reminder_times(task, "reminders" if data.reminders is not None else None)
+            if task.notify_email is None and user.email is not None:
+                task.notify_email = user.email
             task.updated_at = now
             session.flush()
+            jobs = self._sync_reminders(session, task, now) if task.status == TaskStatus.pending else []
             public = self._public(session, task, series)
             self._emit_change(session, events.TASK_UPDATED, task, before, _task_json(public))
+        self._apply_jobs(jobs)
         if started is not None:
             self._start_workflow(started)
         if changed_series is not None:
@@ -423,13 +541,16 @@ class TaskService:
                 raise Conflict("This occurrence was skipped; it cannot be completed.", field="task_id")
             newly_completed = task.status == TaskStatus.pending
             before = self._snapshot(session, task)
+            jobs: list[JobAction] = []
             if newly_completed:
                 task.status = TaskStatus.completed
                 task.completed_at = now
                 task.updated_at = now
+                jobs = self._cancel_reminders(session, [task.id], now)
             public = self._public(session, task)
             if newly_completed:
                 self._emit_change(session, events.TASK_COMPLETED, task, before, _task_json(public))
+        self._apply_jobs(jobs)
         if task.series_id is not None:
             # Raised again on a repeated completion too: harmless (the workflow
             # reconciles), and it recovers a wake-up lost the first time.
@@ -447,15 +568,19 @@ class TaskService:
             task = self._owned_task(session, user, task_id, lock=True)
             series = session.get(Series, task.series_id, with_for_update=True) if task.series_id else None
             deleted: set[uuid.UUID] = set()
+            jobs = self._cancel_reminders(session, [task.id], now)
             if series is not None and scope == "series":
-                deleted = self._stop(session, series, now)
+                stop_jobs, deleted = self._stop(session, series, now)
+                jobs += stop_jobs
                 event = SERIES_STOPPED
             elif series is not None and task.id == series.current_task_id:
                 # Deleting the current occurrence moves the series on, like a skip.
                 event = OCCURRENCE_SKIPPED
             if task.id not in deleted:
                 self._emit_deleted(session, task, series, scope)
+            # Its reminder rows go with it (ON DELETE CASCADE).
             session.delete(task)
+        self._apply_jobs(jobs)
         if series is not None and event is not None:
             self._notify(series.id, event)
 
@@ -535,6 +660,7 @@ class TaskService:
         self, user: User, series_id: uuid.UUID, action: Literal["pause", "resume", "skip", "stop"]
     ) -> SeriesPublic:
         now = self.clock()
+        jobs: list[JobAction] = []
         with session_scope() as session:
             series = self._owned_series(session, user, series_id, lock=True)
             if series.status in (SeriesStatus.stopped, SeriesStatus.finished):
@@ -546,12 +672,13 @@ class TaskService:
                 series.status = SeriesStatus.active
                 event = SERIES_RESUMED
             elif action == "stop":
-                self._stop(session, series, now)
+                jobs, _ = self._stop(session, series, now)
                 event = SERIES_STOPPED
             else:
-                self._skip_current(session, series, now)
+                jobs = self._skip_current(session, series, now)
                 event = OCCURRENCE_SKIPPED
             series.updated_at = now
+        self._apply_jobs(jobs)
         self._notify(series.id, event)
         return self.get_series(user, series_id)
 
@@ -566,7 +693,7 @@ class TaskService:
             series_id = task.series_id
         return self.control_series(user, series_id, "skip")
 
-    def _skip_current(self, session: Session, series: Series, now: datetime) -> None:
+    def _skip_current(self, session: Session, series: Series, now: datetime) -> list[JobAction]:
         current = (
             session.get(Task, series.current_task_id, with_for_update=True)
             if series.current_task_id
@@ -580,22 +707,27 @@ class TaskService:
         self._emit_change(
             session, events.TASK_UPDATED, current, before, self._snapshot(session, current, series)
         )
+        return self._cancel_reminders(session, [current.id], now)
 
-    def _stop(self, session: Session, series: Series, now: datetime) -> set[uuid.UUID]:
-        """Stopping ends the series: its pending occurrence goes away with it;
-        completed occurrences stay as history. Returns the deleted task ids."""
+    def _stop(
+        self, session: Session, series: Series, now: datetime
+    ) -> tuple[list[JobAction], set[uuid.UUID]]:
+        """Stopping ends the series: its pending occurrence goes away with it
+        (and its reminders); completed occurrences stay as history. Returns the
+        job changes to apply after commit and the deleted task ids."""
         series.status = SeriesStatus.stopped
         series.ended_at = now
         series.updated_at = now
-        pending = session.exec(
-            select(Task).where(Task.series_id == series.id, Task.status == TaskStatus.pending)
+        pending = list(
+            session.exec(select(Task).where(Task.series_id == series.id, Task.status == TaskStatus.pending))
         )
         deleted = set()
+        jobs = self._cancel_reminders(session, [task.id for task in pending], now)
         for task in pending:
             self._emit_deleted(session, task, series, "series")
             session.delete(task)
             deleted.add(task.id)
-        return deleted
+        return jobs, deleted
 
     def _emit_deleted(self, session: Session, task: Task, series: Series | None, scope: DeleteScope) -> None:
         self._emit(
@@ -690,6 +822,8 @@ class TaskService:
                     status=TaskStatus.pending.value,
                     due_at=due_at,
                     reminders=template.get("reminders", []),
+                    notify_email=template.get("notify_email"),
+                    notify_timezone=template.get("notify_timezone"),
                     series_id=series_id,
                     occurrence_index=step.occurrence_index,
                     created_at=now,
@@ -708,6 +842,10 @@ class TaskService:
                 self._emit(
                     session, events.TASK_CREATED, task, {"task": self._snapshot(session, task, series)}
                 )
+            if task.status == TaskStatus.pending:
+                # Rows only: arming their jobs is the next activity's side effect
+                # (schedule_task_reminders), so a retry here arms nothing twice.
+                self._sync_reminders(session, task, now)
             if series.occurrence_index < step.occurrence_index:
                 series.occurrences_created += 1
                 series.occurrence_index = step.occurrence_index
@@ -730,6 +868,379 @@ class TaskService:
                 )
                 .values(status=SeriesStatus.finished, ended_at=now, updated_at=now)
             )
+
+    # ---- reminders ------------------------------------------------------------
+    #
+    # Each reminder row moves scheduled -> sending -> sent | failed, or to
+    # cancelled / skipped; every transition happens in exactly one method
+    # below (_arm, claim_reminder, mark_reminder_sent, mark_reminder_failed,
+    # _cancel_reminders), inside the transaction of the change that causes it.
+    #
+    # Delivery is at-least-once across crashes and exactly-once otherwise: a
+    # callback claims the row (scheduled -> sending, with a lease) in one
+    # transaction before it talks to SMTP, so a second firing of the job finds
+    # it claimed or sent and does nothing. If the app dies after the SMTP
+    # server accepted the email but before "sent" is committed, the lease runs
+    # out and a later firing sends it again (same Message-ID): a rare duplicate
+    # rather than a reminder silently lost.
+
+    def _sync_reminders(self, session: Session, task: Task, now: datetime) -> list[JobAction]:
+        """Make the task's reminder rows match its `reminders` and due time.
+        A row whose spec and time are unchanged is left alone (a sent
+        reminder stays sent); any other is re-armed for its new time."""
+        rows = {
+            row.n: row
+            for row in session.exec(select(Reminder).where(Reminder.task_id == task.id).with_for_update())
+        }
+        jobs: list[JobAction] = []
+        for n, spec in enumerate(task.reminders):
+            plan = reminders.plan(spec, task.due_at, now, task.notify_email)
+            row = rows.pop(n, None)
+            if row is None:
+                row = Reminder(task_id=task.id, n=n, spec=spec, generation=0, created_at=now)
+                session.add(row)
+            elif row.spec == spec and row.remind_at == plan.remind_at:
+                continue
+            jobs += self._arm(row, spec, plan, now)
+            self._emit_reminder_armed(session, task, row)
+        for row in rows.values():
+            if row.status == ReminderStatus.scheduled:
+                jobs.append(DeleteJob(reminders.job_name(task.id, row.n)))
+            session.delete(row)
+        return jobs
+
+    @staticmethod
+    def _arm(row: Reminder, spec: dict[str, Any], plan: reminders.Plan, now: datetime) -> list[JobAction]:
+        """The `scheduled` transition (or straight to skipped/failed when the
+        plan says the reminder cannot fire). A new generation makes any firing
+        of the job's previous schedule a no-op."""
+        had_job = row.status == ReminderStatus.scheduled
+        row.spec = spec
+        row.remind_at = plan.remind_at
+        row.scheduled_for = plan.fire_at
+        row.generation += 1
+        row.status = plan.status
+        row.job_scheduled_at = None
+        row.claim_token = None
+        row.lease_until = None
+        row.attempts = 0
+        row.sent_at = None
+        row.failure_reason = plan.reason
+        row.updated_at = now
+        data = reminders.JobData(row.task_id, row.n, row.generation)
+        if plan.fire_at is not None:
+            return [ScheduleJob(row.id, plan.fire_at, data)]
+        return [DeleteJob(reminders.job_name(row.task_id, row.n))] if had_job else []
+
+    def _emit_reminder(
+        self,
+        session: Session,
+        event_type: events.ReminderEventType,
+        *,
+        user_id: str,
+        task_id: uuid.UUID,
+        series_id: uuid.UUID | None,
+        remind_at: datetime | None,
+        spec: dict[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """A reminder's state change on the `reminders` topic, in its transaction."""
+        if remind_at is None:
+            return
+        record_event(
+            session,
+            events.reminder_event(
+                event_type,
+                user_id=user_id,
+                task_id=task_id,
+                series_id=series_id,
+                remind_at=remind_at,
+                reminder=spec,
+                error=error,
+                occurred_at=self.clock(),
+            ),
+        )
+
+    def _emit_reminder_armed(self, session: Session, task: Task, row: Reminder) -> None:
+        """`reminder.scheduled` for a (re)armed reminder; `reminder.failed` for
+        one that cannot go out (no address to send it to)."""
+        event_type: events.ReminderEventType
+        if row.status == ReminderStatus.scheduled:
+            event_type, error = events.REMINDER_SCHEDULED, None
+        elif row.status == ReminderStatus.failed:
+            event_type, error = events.REMINDER_FAILED, row.failure_reason
+        else:
+            return
+        self._emit_reminder(
+            session,
+            event_type,
+            user_id=task.user_id,
+            task_id=task.id,
+            series_id=task.series_id,
+            remind_at=row.remind_at,
+            spec=row.spec,
+            error=error,
+        )
+
+    @staticmethod
+    def _cancel_reminders(session: Session, task_ids: list[uuid.UUID], now: datetime) -> list[JobAction]:
+        """The `cancelled` transition, for tasks completed, skipped or deleted.
+        A reminder being sent right now is left to finish."""
+        if not task_ids:
+            return []
+        cancelled = session.execute(
+            update(Reminder)
+            .where(col(Reminder.task_id).in_(task_ids), col(Reminder.status) == ReminderStatus.scheduled)
+            .values(status=ReminderStatus.cancelled, updated_at=now)
+            .returning(col(Reminder.task_id), col(Reminder.n)),
+            execution_options=_UNSYNCED,
+        )
+        return [DeleteJob(reminders.job_name(task_id, n)) for task_id, n in cancelled]
+
+    def _apply_jobs(self, jobs: list[JobAction]) -> int:
+        """Tell Dapr, after the commit. A schedule Dapr confirmed is recorded
+        (job_scheduled_at); one that failed is left for the sweeper. A failed
+        delete needs no repair: the job's firing finds nothing to send."""
+        confirmed: list[ScheduleJob] = []
+        for job in jobs:
+            try:
+                if isinstance(job, ScheduleJob):
+                    self.jobs.schedule(job.name, job.fire_at, job.data.to_bytes())
+                    confirmed.append(job)
+                else:
+                    self.jobs.delete(job.name)
+            except Exception:
+                log.warning("Dapr job call for %s failed; the sweeper retries", job.name, exc_info=True)
+        if confirmed:
+            now = self.clock()
+            with session_scope() as session:
+                for job in confirmed:
+                    session.execute(
+                        update(Reminder)
+                        .where(
+                            col(Reminder.id) == job.reminder_id,
+                            col(Reminder.generation) == job.data.generation,
+                        )
+                        .values(job_scheduled_at=now),
+                        execution_options=_UNSYNCED,
+                    )
+        return len(confirmed)
+
+    def schedule_task_reminders(self, task_id: uuid.UUID) -> int:
+        """Arm the jobs of a task's reminders that Dapr has not confirmed yet
+        (a new occurrence's, from its workflow). Idempotent: a job is
+        overwritten, never doubled."""
+        with session_scope() as session:
+            rows = list(
+                session.exec(
+                    select(Reminder).where(
+                        Reminder.task_id == task_id,
+                        Reminder.status == ReminderStatus.scheduled,
+                        col(Reminder.job_scheduled_at).is_(None),
+                    )
+                )
+            )
+        return self._apply_jobs([self._rearm_job(row) for row in rows])
+
+    def _rearm_job(self, row: Reminder) -> ScheduleJob:
+        """The job of a row as it stands; a past time fires at once."""
+        assert row.scheduled_for is not None
+        return ScheduleJob(
+            row.id,
+            max(row.scheduled_for, self.clock()),
+            reminders.JobData(row.task_id, row.n, row.generation),
+        )
+
+    def claim_reminder(self, data: reminders.JobData) -> ReminderClaim | NotYet | str:
+        """The `sending` transition, for a firing of a reminder's job: a claim
+        to send it, NotYet, or why there is nothing to do.
+
+        One conditional UPDATE claims the row when it is due, of this
+        generation, of a pending task and not claimed by a live lease (the
+        common case, and the one that has to be cheap when many reminders
+        fall due together); only when it claims nothing is the row read to
+        say why."""
+        now = self.clock()
+        token = uuid.uuid4()
+        with session_scope() as session:
+            claimed = session.execute(
+                update(Reminder)
+                .where(
+                    col(Reminder.task_id) == data.task_id,
+                    col(Reminder.n) == data.n,
+                    col(Reminder.generation) == data.generation,
+                    col(Reminder.scheduled_for) <= now,
+                    or_(
+                        col(Reminder.status) == ReminderStatus.scheduled,
+                        and_(
+                            col(Reminder.status) == ReminderStatus.sending, col(Reminder.lease_until) <= now
+                        ),
+                    ),
+                    col(Task.id) == col(Reminder.task_id),
+                    col(Task.status) == TaskStatus.pending,
+                    col(Task.notify_email).is_not(None),
+                )
+                .values(
+                    status=ReminderStatus.sending,
+                    claim_token=token,
+                    lease_until=now + self.settings.smtp_budget + timedelta(seconds=60),
+                    updated_at=now,
+                )
+                .returning(
+                    col(Reminder.id),
+                    col(Reminder.scheduled_for),
+                    col(Task.notify_email),
+                    col(Task.title),
+                    col(Task.description),
+                    col(Task.due_at),
+                    col(Task.notify_timezone),
+                    col(Task.series_id),
+                ),
+                execution_options=_UNSYNCED,
+            ).first()
+            if claimed is None:
+                return self._why_not_claimed(session, data, now)
+            reminder_id, scheduled_for, recipient, title, description, due_at, user_zone, series_id = claimed
+            series_zone = (
+                session.scalar(select(Series.timezone).where(Series.id == series_id)) if series_id else None
+            )
+        return ReminderClaim(
+            reminder_id=reminder_id,
+            token=token,
+            scheduled_for=scheduled_for,
+            email=reminders.ReminderEmail(
+                recipient=recipient,
+                title=title,
+                description=description,
+                due_at=due_at,
+                zone=reminders.zone_for(series_zone, user_zone, self.settings.reminder_timezone),
+                message_id=reminders.message_id(
+                    data.task_id, data.n, data.generation, self.settings.smtp_from
+                ),
+            ),
+        )
+
+    @staticmethod
+    def _why_not_claimed(session: Session, data: reminders.JobData, now: datetime) -> NotYet | str:
+        row = session.exec(
+            select(Reminder).where(Reminder.task_id == data.task_id, Reminder.n == data.n).with_for_update()
+        ).first()
+        if row is None:
+            return "gone"
+        if row.generation != data.generation:
+            return "superseded"
+        task = session.get(Task, row.task_id)
+        if task is None or task.status != TaskStatus.pending:
+            # Only an abandoned claim can still be open here (closing a task
+            # cancels its scheduled reminders); close it so the sweeper stops.
+            if row.status == ReminderStatus.sending:
+                row.status = ReminderStatus.cancelled
+                row.updated_at = now
+            return "task-closed"
+        if row.status == ReminderStatus.sending and row.lease_until is not None and row.lease_until > now:
+            return "in-progress"
+        if row.status not in (ReminderStatus.scheduled, ReminderStatus.sending):
+            return f"already-{row.status}"
+        if row.scheduled_for is not None and row.scheduled_for > now:
+            return NotYet((row.scheduled_for - now).total_seconds())
+        # It changed between the two statements: let Dapr fire the job again.
+        raise Unavailable(f"Reminder {data.n} of task {data.task_id} changed while being claimed; retry.")
+
+    def _finish_claim(
+        self, claim: ReminderClaim, event_type: events.ReminderEventType, error: str | None, **values: Any
+    ) -> None:
+        """Close the claim (sent or failed) and record its event, together."""
+        with session_scope() as session:
+            finished = session.execute(
+                update(Reminder)
+                .where(
+                    col(Reminder.id) == claim.reminder_id,
+                    col(Reminder.claim_token) == claim.token,
+                    col(Reminder.status) == ReminderStatus.sending,
+                )
+                .values(claim_token=None, lease_until=None, updated_at=self.clock(), **values)
+                .returning(col(Reminder.task_id), col(Reminder.remind_at), col(Reminder.spec)),
+                execution_options=_UNSYNCED,
+            ).first()
+            if finished is None:
+                log.warning(
+                    "reminder %s: the claim ran out or was superseded while sending", claim.reminder_id
+                )
+                return
+            task_id, remind_at, spec = finished
+            task = session.get(Task, task_id)
+            if task is not None:
+                self._emit_reminder(
+                    session,
+                    event_type,
+                    user_id=task.user_id,
+                    task_id=task.id,
+                    series_id=task.series_id,
+                    remind_at=remind_at,
+                    spec=spec,
+                    error=error,
+                )
+
+    def mark_reminder_sent(self, claim: ReminderClaim, sent_at: datetime, attempts: int) -> None:
+        """The `sent` transition."""
+        self._finish_claim(
+            claim,
+            events.REMINDER_SENT,
+            None,
+            status=ReminderStatus.sent,
+            sent_at=sent_at,
+            attempts=col(Reminder.attempts) + attempts,
+            failure_reason=None,
+        )
+        REMINDERS_SENT.inc()
+        REMINDER_LATENESS.observe((sent_at - claim.scheduled_for).total_seconds())
+
+    def mark_reminder_failed(
+        self, claim: ReminderClaim, reason: str, attempts: int, *, permanent: bool
+    ) -> None:
+        """The `failed` transition: refused for good, or every attempt failed."""
+        self._finish_claim(
+            claim,
+            events.REMINDER_FAILED,
+            reason[:1000],
+            status=ReminderStatus.failed,
+            attempts=col(Reminder.attempts) + attempts,
+            failure_reason=reason[:1000],
+        )
+        REMINDERS_FAILED.labels("permanent" if permanent else "exhausted").inc()
+
+    def snooze_reminder(self, user: User, task_id: uuid.UUID, minutes: int) -> ReminderPublic:
+        """Send the task's most recently sent reminder again `minutes` from now."""
+        now = self.clock()
+        with session_scope() as session:
+            task = self._owned_task(session, user, task_id, lock=True)
+            if task.status != TaskStatus.pending:
+                raise Conflict(
+                    f"The task is {task.status}; only a pending task's reminder can be snoozed.",
+                    field="task_id",
+                )
+            row = session.exec(
+                select(Reminder)
+                .where(Reminder.task_id == task.id, Reminder.status == ReminderStatus.sent)
+                .order_by(col(Reminder.sent_at).desc(), col(Reminder.n).desc())
+                .limit(1)
+                .with_for_update()
+            ).first()
+            if row is None:
+                raise Conflict(
+                    "None of this task's reminders has been sent yet; only a reminder that went out "
+                    "can be snoozed.",
+                    field="task_id",
+                )
+            fire_at = now + timedelta(minutes=minutes)
+            jobs = self._arm(
+                row, row.spec, reminders.Plan(row.remind_at, ReminderStatus.scheduled, fire_at), now
+            )
+            self._emit_reminder_armed(session, task, row)
+            session.flush()
+            public = _reminder_public(row)
+        self._apply_jobs(jobs)
+        return public
 
     # ---- wake-ups and the sweeper ---------------------------------------------
 
@@ -774,10 +1285,13 @@ class TaskService:
             )
 
     def sweep(self, *, older_than: timedelta = timedelta(seconds=10), batch: int = 100) -> dict[str, int]:
-        """Repair what a crash between a commit and its workflow call left
-        behind: series whose workflow never started, and completed or skipped
-        occurrences whose series did not move on. Safe on several replicas
-        (rows are claimed with SKIP LOCKED)."""
+        """Repair what a crash between a commit and its Dapr call left
+        behind: series whose workflow never started, completed or skipped
+        occurrences whose series did not move on, reminders whose job Dapr
+        never confirmed, and reminders still unsent well after their time
+        (job lost, every callback retry failed, or a claim abandoned by a
+        crash). Safe on several replicas (rows are claimed with SKIP LOCKED)."""
+        reminders_armed, reminders_rescued = self._sweep_reminders(older_than, batch)
         cutoff = self.clock() - older_than
         with session_scope() as session:
             unstarted = list(
@@ -808,7 +1322,53 @@ class TaskService:
             self._start_workflow(series)
         for series_id in stalled:
             self._notify(series_id, TASK_COMPLETED)
-        return {"started": len(unstarted), "nudged": len(stalled)}
+        return {
+            "started": len(unstarted),
+            "nudged": len(stalled),
+            "reminders_armed": reminders_armed,
+            "reminders_rescued": reminders_rescued,
+        }
+
+    def _sweep_reminders(self, older_than: timedelta, batch: int) -> tuple[int, int]:
+        now = self.clock()
+        overdue = now - timedelta(seconds=self.settings.reminder_overdue_seconds)
+        with session_scope() as session:
+            unarmed = list(
+                session.exec(
+                    select(Reminder)
+                    .where(
+                        col(Reminder.status) == ReminderStatus.scheduled,
+                        col(Reminder.job_scheduled_at).is_(None),
+                        col(Reminder.updated_at) < now - older_than,
+                    )
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            # Re-armed at most once per overdue period: job_scheduled_at moves on each time.
+            stuck = list(
+                session.exec(
+                    select(Reminder)
+                    .where(
+                        or_(
+                            and_(
+                                col(Reminder.status) == ReminderStatus.scheduled,
+                                col(Reminder.scheduled_for) < overdue,
+                            ),
+                            and_(
+                                col(Reminder.status) == ReminderStatus.sending,
+                                col(Reminder.lease_until) < now,
+                            ),
+                        ),
+                        col(Reminder.job_scheduled_at) < overdue,
+                    )
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+        armed = self._apply_jobs([self._rearm_job(row) for row in unarmed])
+        rescued = self._apply_jobs([self._rearm_job(row) for row in stuck])
+        return armed, rescued
 
 
 _LIVE = (SeriesStatus.active, SeriesStatus.paused)
@@ -859,7 +1419,8 @@ def _json_or_none(text: str | None) -> dict[str, Any] | None:
 def default_service() -> TaskService:
     """The process-wide service, for entry points that are not FastAPI
     routes (workflow activities, job callbacks, the sweeper)."""
-    from todos.dapr_gateway import DaprWorkflowGateway
+    from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway
     from todos.settings import get_settings
 
-    return TaskService(DaprWorkflowGateway(), get_settings())
+    settings = get_settings()
+    return TaskService(DaprWorkflowGateway(), settings, jobs=DaprJobGateway(settings))

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -73,6 +74,36 @@ class Settings(BaseSettings):
     outbox_retention_seconds: int = 24 * 3600
     outbox_prune_interval_seconds: float = 300.0
 
+    # Reminder email over SMTP. `smtp_security`: "starttls" upgrades a plain
+    # connection (port 587), "tls" is implicit TLS (port 465), "none" is for a
+    # local sink only. In Kubernetes the password comes from the secret store.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 587
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Todo reminders <reminders@localhost>"
+    # One whole attempt (connect, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA).
+    smtp_timeout_seconds: float = 10.0
+    # Connections kept open and reused between messages (per app process).
+    smtp_pool_size: int = 8
+    # Transient failures (4xx replies, refused or dropped connections) are
+    # retried with exponential backoff and jitter: attempt k waits
+    # min(initial * 2**(k-1), max) seconds, so the whole delivery is bounded.
+    smtp_max_attempts: int = 10
+    smtp_retry_initial_seconds: float = 1.0
+    smtp_retry_max_seconds: float = 30.0
+    # The zone reminder emails show due times in when neither the series nor
+    # the user's token (`zoneinfo` claim) names one.
+    reminder_timezone: str = "UTC"
+    # Dapr retries a job whose callback failed (daprd could not reach the app,
+    # the database was down) at this interval, this many times.
+    reminder_job_retry_seconds: int = 10
+    reminder_job_max_retries: int = 12
+    # The sweeper re-arms a reminder still unsent this long after its time
+    # (its job was lost, or every retry of the callback failed).
+    reminder_overdue_seconds: int = 120
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, value: str) -> str:
@@ -91,6 +122,22 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("reminder_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"TODO_REMINDER_TIMEZONE: unknown IANA time zone {value!r}") from error
+        return value
+
+    @field_validator("smtp_max_attempts")
+    @classmethod
+    def _at_least_one_attempt(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("TODO_SMTP_MAX_ATTEMPTS must be at least 1")
         return value
 
     @model_validator(mode="after")
@@ -117,6 +164,17 @@ class Settings(BaseSettings):
     @property
     def min_recurrence_interval(self) -> timedelta:
         return timedelta(seconds=self.min_recurrence_interval_seconds)
+
+    @property
+    def smtp_budget(self) -> timedelta:
+        """The longest one delivery can take: every attempt timing out plus
+        every backoff at its cap. A claim on a reminder lasts this long (plus
+        a margin) before another firing may take it over."""
+        waits = sum(
+            min(self.smtp_retry_initial_seconds * 2**k, self.smtp_retry_max_seconds)
+            for k in range(self.smtp_max_attempts - 1)
+        )
+        return timedelta(seconds=waits + self.smtp_max_attempts * self.smtp_timeout_seconds)
 
 
 @lru_cache(maxsize=1)

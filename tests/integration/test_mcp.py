@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -281,6 +281,7 @@ async def test_another_users_token_reaches_none_of_the_tasks(stack: Stack) -> No
             ("delete_task", {"task_id": task["id"], "scope": "series"}),
             ("skip_occurrence", {"task_id": task["id"]}),
             ("get_series_status", {"series_id": task["series_id"]}),
+            ("snooze_reminder", {"task_id": task["id"], "minutes": 10}),
         ]
         for tool, arguments in attempts:
             code, _, _ = await tool_error(bob, tool, **arguments)
@@ -290,6 +291,32 @@ async def test_another_users_token_reaches_none_of_the_tasks(stack: Stack) -> No
     assert series["status"] == "active" and series["occurrences_created"] == 1
     assert series["current_task"]["title"] == "Alice's plants"
     assert series["current_task"]["status"] == "pending"
+
+
+async def test_snooze_reminder_sends_a_reminder_that_went_out_again(stack: Stack) -> None:
+    due = (datetime.now(UTC) + timedelta(minutes=5)).replace(microsecond=0)
+    async with mcp_client(stack, new_user()) as client:
+        # Its reminder falls due at once: 4 min 59 s before a due time 5 min away.
+        task = await call(
+            client,
+            "add_task",
+            title="Call the bank",
+            due_at=due.isoformat(),
+            reminders=[{"before": "PT4M59S"}],
+        )
+
+        async def sent() -> bool:
+            page = await call(client, "list_tasks", status="pending")
+            mine = next(t for t in page["items"] if t["id"] == task["id"])
+            return bool(mine["reminder_status"][0]["status"] == "sent")
+
+        await eventually(sent, "the reminder to be sent")
+        snoozed = await call(client, "snooze_reminder", task_id=task["id"], minutes=10)
+        assert snoozed["status"] == "scheduled"
+        again_in = datetime.fromisoformat(snoozed["scheduled_for"]) - datetime.now(UTC)
+        assert timedelta(minutes=9) < again_in <= timedelta(minutes=10)
+        code, _, field = await tool_error(client, "snooze_reminder", task_id=task["id"], minutes=0)
+        assert code == "INVALID_INPUT" and field == "minutes"
 
 
 async def test_the_user_comes_from_the_token_never_from_an_argument(stack: Stack) -> None:

@@ -35,8 +35,7 @@ def test_the_phrase_the_issue_names_maps_to_its_rule() -> None:
     assert (second - first).days == 14 and first.weekday() == second.weekday() == 1
 
 
-def test_tools_are_the_design_contract_without_snooze() -> None:
-    # snooze_reminder joins with the reminders work (POST /v1/reminders/{id}/snooze).
+def test_tools_are_the_design_contract() -> None:
     assert set(TOOL_NAMES) == {
         "add_task",
         "list_tasks",
@@ -46,6 +45,7 @@ def test_tools_are_the_design_contract_without_snooze() -> None:
         "preview_recurrence",
         "get_series_status",
         "skip_occurrence",
+        "snooze_reminder",
     }
     for tool in TOOLS:
         assert tool.output_schema is not None, tool.name

@@ -19,8 +19,10 @@ from todos.orchestration import (
     EVENTS,
     FINISH_SERIES,
     LOAD_SERIES_PROGRESS,
+    SCHEDULE_TASK_REMINDERS,
     NextOccurrence,
     SeriesState,
+    TaskReminders,
 )
 from workflows import recurring
 
@@ -149,10 +151,26 @@ def test_completed_occurrence_creates_the_next_one_and_continues_from_it() -> No
         series_id="s1", occurrence_index=2, rule_index=2, due_at="2026-12-02T14:00:00+00:00"
     )
     created = {"task_id": "t2", "occurrence_index": 2, "due_at": step.due_at}
-    assert run_to_end(workflow, created) is None
+    assert workflow.send(created) == (SCHEDULE_TASK_REMINDERS, TaskReminders(task_id="t2"))
+    assert run_to_end(workflow, {"task_id": "t2", "armed": 1}) is None
     assert ctx.continued_with == state(
         anchor="2026-12-02T14:00:00+00:00", occurrence_index=2, rule_index=2, current_task_id="t2"
     )
+
+
+def test_reminders_that_cannot_be_armed_do_not_hold_the_series_back() -> None:
+    """The new occurrence exists either way; the sweeper arms its reminders."""
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    workflow.send(progress(current_task_status="completed", completed_at="2026-12-01T14:30:00+00:00"))
+    workflow.send({"task_id": "t2", "occurrence_index": 2, "due_at": "2026-12-02T14:00:00+00:00"})
+    with contextlib.suppress(StopIteration):
+        workflow.throw(
+            TaskFailedError("sidecar down", TaskFailureDetails(errorMessage="down", errorType="E"))
+        )
+    assert ctx.continued_with.current_task_id == "t2"
+    assert ctx.continued_with.occurrence_index == 2
 
 
 def test_paused_series_holds_even_when_completed() -> None:

@@ -59,3 +59,11 @@ def test_mcp_hosts_default_to_loopback_and_read_lists_from_the_environment(
     settings = Settings(env="dev")
     assert settings.mcp_allowed_hosts == ["todo-api", "todo-api:*"]
     assert settings.mcp_allowed_origins == ["https://chat.example.com"]
+
+
+def test_reminder_settings_are_checked_when_the_app_starts() -> None:
+    with pytest.raises(ValidationError, match="TODO_REMINDER_TIMEZONE"):
+        Settings(env="dev", reminder_timezone="Mars/Olympus")
+    with pytest.raises(ValidationError, match="TODO_SMTP_MAX_ATTEMPTS"):
+        Settings(env="dev", smtp_max_attempts=0)
+    assert Settings(env="dev", reminder_timezone="Asia/Tokyo").reminder_timezone == "Asia/Tokyo"
