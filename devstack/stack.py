@@ -296,65 +296,50 @@ class Stack:
         assert self.dapr_bin is not None
         return str(self.dapr_bin / name)
 
+    def _control_plane_process(
+        self, name: str, port: int, health: int, metrics: int, describe: str, *extra: str
+    ) -> ManagedProcess:
+        """placement or scheduler on loopback, each with its own health and metrics port."""
+        return ManagedProcess(
+            name,
+            [
+                self._binary(name),
+                *("--port", str(port), "--listen-address", "127.0.0.1"),
+                *("--healthz-port", str(health), "--healthz-listen-address", "127.0.0.1"),
+                *("--metrics-port", str(metrics), "--metrics-listen-address", "127.0.0.1"),
+                *("--log-level", self.config.log_level),
+                *extra,
+            ],
+            log_path=self.logs_dir / f"{name}.log",
+            ready=lambda: _http_ok(f"http://127.0.0.1:{health}/healthz"),
+            describe=f"grpc 127.0.0.1:{port}{describe}",
+        )
+
     def _start_control_plane(self) -> None:
         ports = self.ports
-        placement = ManagedProcess(
+        placement = self._control_plane_process(
             "placement",
-            [
-                self._binary("placement"),
-                "--port",
-                str(ports.placement),
-                "--listen-address",
-                "127.0.0.1",
-                "--healthz-port",
-                str(ports.placement_health),
-                "--healthz-listen-address",
-                "127.0.0.1",
-                "--metrics-port",
-                str(ports.placement_metrics),
-                "--metrics-listen-address",
-                "127.0.0.1",
-                "--initial-cluster",
-                f"dapr-placement-0=127.0.0.1:{ports.placement_raft}",
-                "--log-level",
-                self.config.log_level,
-            ],
-            log_path=self.logs_dir / "placement.log",
-            ready=lambda: _http_ok(f"http://127.0.0.1:{ports.placement_health}/healthz"),
-            describe=f"grpc 127.0.0.1:{ports.placement}",
+            ports.placement,
+            ports.placement_health,
+            ports.placement_metrics,
+            "",
+            *("--initial-cluster", f"dapr-placement-0=127.0.0.1:{ports.placement_raft}"),
         )
         scheduler_data = self.run_dir / "scheduler"
         scheduler_data.mkdir(parents=True, exist_ok=True)
-        scheduler = ManagedProcess(
+        scheduler = self._control_plane_process(
             "scheduler",
-            [
-                self._binary("scheduler"),
-                "--port",
-                str(ports.scheduler),
-                "--listen-address",
-                "127.0.0.1",
-                "--healthz-port",
-                str(ports.scheduler_health),
-                "--healthz-listen-address",
-                "127.0.0.1",
-                "--metrics-port",
-                str(ports.scheduler_metrics),
-                "--metrics-listen-address",
-                "127.0.0.1",
-                "--etcd-data-dir",
-                str(scheduler_data),
-                "--etcd-client-port",
-                str(ports.scheduler_etcd_client),
-                "--etcd-client-listen-address",
-                "127.0.0.1",
+            ports.scheduler,
+            ports.scheduler_health,
+            ports.scheduler_metrics,
+            f" (etcd data in {scheduler_data})",
+            *("--etcd-data-dir", str(scheduler_data)),
+            *("--etcd-client-port", str(ports.scheduler_etcd_client)),
+            *("--etcd-client-listen-address", "127.0.0.1"),
+            *(
                 "--etcd-initial-cluster",
                 f"dapr-scheduler-server-0=http://127.0.0.1:{ports.scheduler_etcd_peer}",
-                "--log-level",
-                self.config.log_level,
-            ],
-            log_path=self.logs_dir / "scheduler.log",
-            ready=lambda: _http_ok(f"http://127.0.0.1:{ports.scheduler_health}/healthz"),
-            describe=f"grpc 127.0.0.1:{ports.scheduler} (etcd data in {scheduler_data})",
+            ),
         )
         # Both start at once; each needs a few seconds on its own.
         for process in (placement, scheduler):

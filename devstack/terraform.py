@@ -17,6 +17,7 @@ from pathlib import Path
 
 from devstack import progress
 from devstack.paths import cache_dir
+from devstack.tools import go_install
 
 TERRAFORM_VERSION = "1.8.5"
 MINIMUM_VERSION = (1, 5)
@@ -76,44 +77,13 @@ def ensure() -> Path:
 
 
 def build() -> None:
-    """`go install` the pinned release into the cache, counting downloads and compiled packages."""
+    """`go install` the pinned release into the cache, with progress."""
     if shutil.which("go") is None:
         raise SystemExit(
             f"No terraform {'.'.join(map(str, MINIMUM_VERSION))}+ on PATH, and Go is needed to build "
             f"Terraform {TERRAFORM_VERSION} from its module (go 1.22+ on PATH)."
         )
-    out_dir = build_dir()
-    staging = out_dir.parent / "staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     with progress.step(f"Building Terraform {TERRAFORM_VERSION} from the Go module (first time only)"):
         progress.say("    downloading a few hundred modules, then compiling about 1,250 packages...")
-        env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(staging)}
-        # `-v` names each package as it is compiled: that, and "go: downloading", is our progress.
-        proc = subprocess.Popen(
-            ["go", "install", "-v", f"-ldflags={_LDFLAGS}", f"{GO_PACKAGE}@v{TERRAFORM_VERSION}"],
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stderr is not None
-        downloaded = compiled = 0
-        errors: list[str] = []
-        for line in proc.stderr:
-            if line.startswith("go: downloading"):
-                downloaded += 1
-                if downloaded % 50 == 0:
-                    progress.say(f"    downloaded {downloaded} modules")
-            elif line.startswith(("#", " ", "\t", "go: ")) or ".go:" in line:
-                errors.append(line.rstrip())
-            else:
-                compiled += 1
-                if compiled % 250 == 0:
-                    progress.say(f"    compiled {compiled} packages")
-        if proc.wait() != 0:
-            raise SystemExit(f"Building Terraform {TERRAFORM_VERSION} failed:\n" + "\n".join(errors[-40:]))
-        progress.say(f"    downloaded {downloaded} modules, compiled {compiled} packages")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / "terraform", out_dir / "terraform")
-        shutil.rmtree(staging)
-        progress.say(f"    installed {out_dir / 'terraform'}")
+        binary = go_install(GO_PACKAGE, f"v{TERRAFORM_VERSION}", build_dir() / "terraform", ldflags=_LDFLAGS)
+        progress.say(f"    installed {binary}")

@@ -56,46 +56,45 @@ def _need_go() -> None:
         raise SystemExit("Go 1.26+ is needed to install the chart tools (go on PATH).")
 
 
+def go_install(package: str, version: str, binary: Path, *, ldflags: str | None = None) -> Path:
+    """`go install package@version`, its binary moved to `binary` once built;
+    the downloads and the packages compiled are the progress shown."""
+    _need_go()
+    staging = binary.parent.with_name(binary.parent.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    env = {**os.environ, "GOBIN": str(staging), "CGO_ENABLED": "0"}
+    command = ["go", "install", "-v", *([f"-ldflags={ldflags}"] if ldflags else []), f"{package}@{version}"]
+    # `-v` names each package as it compiles: that, and the downloads, are the progress.
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    downloaded = compiled = 0
+    errors: list[str] = []
+    for line in proc.stderr:
+        if line.startswith("go: downloading"):
+            downloaded += 1
+            if downloaded % 50 == 0:
+                progress.say(f"    downloaded {downloaded} modules")
+        elif line.startswith(("#", " ", "\t", "go: ")) or ".go:" in line:
+            errors.append(line.rstrip())
+        else:
+            compiled += 1
+            if compiled % 250 == 0:
+                progress.say(f"    compiled {compiled} packages")
+    if proc.wait() != 0:
+        raise SystemExit(f"`go install {package}@{version}` failed:\n" + "\n".join(errors[-40:]))
+    progress.say(f"    {downloaded} modules downloaded, {compiled} packages compiled")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging / Path(package).name, binary)
+    shutil.rmtree(staging)
+    return binary
+
+
 def ensure_go_tool(tool: GoTool) -> Path:
     """`go install package@version` into the cache, unless already there."""
     if tool.binary.is_file():
         return tool.binary
-    _need_go()
-    staging = tool.binary.parent.with_name("bin.partial")
-    if staging.exists():
-        shutil.rmtree(staging)
     with progress.step(f"Installing {tool.name} {tool.version} from the Go module proxy (first time only)"):
-        env = {**os.environ, "GOBIN": str(staging), "CGO_ENABLED": "0"}
-        # `-v` names each package as it compiles: that, and the downloads, are the progress.
-        proc = subprocess.Popen(
-            ["go", "install", "-v", f"{tool.package}@{tool.version}"],
-            env=env,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stderr is not None
-        downloaded = compiled = 0
-        errors: list[str] = []
-        for line in proc.stderr:
-            if line.startswith("go: downloading"):
-                downloaded += 1
-                if downloaded % 50 == 0:
-                    progress.say(f"    downloaded {downloaded} modules")
-            elif line.startswith(("#", " ", "\t", "go: ")) or ".go:" in line:
-                errors.append(line.rstrip())
-            else:
-                compiled += 1
-                if compiled % 100 == 0:
-                    progress.say(f"    compiled {compiled} packages")
-        if proc.wait() != 0:
-            raise SystemExit(
-                f"`go install {tool.package}@{tool.version}` failed:\n" + "\n".join(errors[-40:])
-            )
-        progress.say(f"    {downloaded} modules downloaded, {compiled} packages compiled")
-        tool.binary.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / tool.name, tool.binary)
-        shutil.rmtree(staging)
-    return tool.binary
+        return go_install(tool.package, tool.version, tool.binary)
 
 
 def python_tools_dir() -> Path:
