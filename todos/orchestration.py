@@ -64,11 +64,10 @@ class JsonDataclass:
 
 
 @dataclass(frozen=True)
-class SeriesState(JsonDataclass):
-    """Input of each generation of `recurring_task_workflow` (continue-as-new)."""
+class SeriesSchedule(JsonDataclass):
+    """Where a series stands in its rule: the part of a series that both the
+    workflow's state and the database's view of it carry."""
 
-    series_id: str
-    user_id: str
     rule: str
     timezone: str
     basis: str
@@ -77,6 +76,18 @@ class SeriesState(JsonDataclass):
     anchor: str
     occurrence_index: int
     rule_index: int
+
+    def schedule(self) -> dict[str, Any]:
+        """Just these fields, to carry them into another series dataclass."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(SeriesSchedule)}
+
+
+@dataclass(frozen=True)
+class SeriesState(SeriesSchedule):
+    """Input of each generation of `recurring_task_workflow` (continue-as-new)."""
+
+    series_id: str
+    user_id: str
     current_task_id: str
     paused: bool = False
     # Copied from settings when the series starts, so that a replay always
@@ -86,17 +97,10 @@ class SeriesState(JsonDataclass):
 
 
 @dataclass(frozen=True)
-class SeriesProgress(JsonDataclass):
+class SeriesProgress(SeriesSchedule):
     """What the database says about a series and its current occurrence."""
 
     status: str  # SeriesStatus value, or "missing"
-    rule: str
-    timezone: str
-    basis: str
-    dtstart: str
-    anchor: str
-    occurrence_index: int
-    rule_index: int
     current_task_id: str | None
     # pending | completed | skipped | missing (deleted)
     current_task_status: str

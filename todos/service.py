@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -152,6 +152,23 @@ def _parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
+def _schedule_of(series: Series) -> dict[str, Any]:
+    """The `SeriesSchedule` fields of a series row."""
+    return {
+        "rule": series.rule,
+        "timezone": series.timezone,
+        "basis": str(series.basis),
+        "dtstart": _iso(series.dtstart),
+        "anchor": _iso(series.anchor_at),
+        "occurrence_index": series.occurrence_index,
+        "rule_index": series.rule_index,
+    }
+
+
+# The rows a user owns and reaches by id.
+_Owned = TypeVar("_Owned", Task, Series)
+
+
 def _recurrence_error(error: recurrence.RecurrenceError, prefix: str) -> InvalidInput:
     """Name the field as the client sent it: a task's dtstart is its due_at."""
     field = "due_at" if prefix and error.field == "dtstart" else f"{prefix}{error.field}"
@@ -223,26 +240,27 @@ class TaskService:
 
     # ---- reads ----------------------------------------------------------------
 
-    def _owned_task(self, session: Session, user: User, task_id: uuid.UUID, *, lock: bool = False) -> Task:
-        statement = select(Task).where(Task.id == task_id, Task.user_id == user.id)
+    @staticmethod
+    def _owned(
+        session: Session, model: type[_Owned], user: User, row_id: uuid.UUID, *, lock: bool = False
+    ) -> _Owned:
+        statement = select(model).where(model.id == row_id, model.user_id == user.id)
         if lock:
             statement = statement.with_for_update()
-        task = session.exec(statement).first()
-        if task is None:
-            # Another user's task is indistinguishable from a missing one.
-            raise NotFound(f"No task {task_id} exists for this user.", field="task_id")
-        return task
+        row = session.exec(statement).first()
+        if row is None:
+            # Another user's row is indistinguishable from a missing one.
+            noun = model.__name__.lower()
+            raise NotFound(f"No {noun} {row_id} exists for this user.", field=f"{noun}_id")
+        return row
+
+    def _owned_task(self, session: Session, user: User, task_id: uuid.UUID, *, lock: bool = False) -> Task:
+        return self._owned(session, Task, user, task_id, lock=lock)
 
     def _owned_series(
         self, session: Session, user: User, series_id: uuid.UUID, *, lock: bool = False
     ) -> Series:
-        statement = select(Series).where(Series.id == series_id, Series.user_id == user.id)
-        if lock:
-            statement = statement.with_for_update()
-        series = session.exec(statement).first()
-        if series is None:
-            raise NotFound(f"No series {series_id} exists for this user.", field="series_id")
-        return series
+        return self._owned(session, Series, user, series_id, lock=lock)
 
     def _public(
         self,
@@ -781,14 +799,8 @@ class TaskService:
                 )
             current = session.get(Task, series.current_task_id) if series.current_task_id else None
             return SeriesProgress(
+                **_schedule_of(series),
                 status=str(series.status),
-                rule=series.rule,
-                timezone=series.timezone,
-                basis=str(series.basis),
-                dtstart=_iso(series.dtstart),
-                anchor=_iso(series.anchor_at),
-                occurrence_index=series.occurrence_index,
-                rule_index=series.rule_index,
                 current_task_id=str(series.current_task_id) if series.current_task_id else None,
                 current_task_status=str(current.status) if current is not None else "missing",
                 completed_at=_iso(current.completed_at)
@@ -1246,15 +1258,9 @@ class TaskService:
 
     def initial_state(self, series: Series) -> SeriesState:
         return SeriesState(
+            **_schedule_of(series),
             series_id=str(series.id),
             user_id=series.user_id,
-            rule=series.rule,
-            timezone=series.timezone,
-            basis=str(series.basis),
-            dtstart=_iso(series.dtstart),
-            anchor=_iso(series.anchor_at),
-            occurrence_index=series.occurrence_index,
-            rule_index=series.rule_index,
             current_task_id=str(series.current_task_id),
             paused=series.status == SeriesStatus.paused,
             grace_seconds=self.settings.series_grace_seconds,

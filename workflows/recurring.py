@@ -10,6 +10,7 @@ continue-as-new (dapr/dapr#8277) delays a step until the timer, never drops it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Generator
@@ -73,20 +74,11 @@ def custom_status(state: SeriesState) -> str:
 
 def _refreshed(state: SeriesState, progress: SeriesProgress) -> SeriesState:
     """The state as the database has it (a rule change, pause or resume)."""
-    return SeriesState(
-        series_id=state.series_id,
-        user_id=state.user_id,
-        rule=progress.rule,
-        timezone=progress.timezone,
-        basis=progress.basis,
-        dtstart=progress.dtstart,
-        anchor=progress.anchor,
-        occurrence_index=progress.occurrence_index,
-        rule_index=progress.rule_index,
+    return dataclasses.replace(
+        state,
+        **progress.schedule(),
         current_task_id=progress.current_task_id or state.current_task_id,
         paused=progress.status == "paused",
-        grace_seconds=state.grace_seconds,
-        reconcile_seconds=state.reconcile_seconds,
     )
 
 
@@ -176,20 +168,13 @@ def recurring_task_workflow(
     if not ctx.is_replaying:
         log.info("series %s: occurrence %d due %s", state.series_id, created.occurrence_index, created.due_at)
     ctx.continue_as_new(
-        SeriesState(
-            series_id=state.series_id,
-            user_id=state.user_id,
-            rule=state.rule,
-            timezone=state.timezone,
-            basis=state.basis,
-            dtstart=state.dtstart,
+        dataclasses.replace(
+            state,
             anchor=created.due_at,
             occurrence_index=created.occurrence_index,
             rule_index=rule_index,
             current_task_id=created.task_id,
             paused=False,
-            grace_seconds=state.grace_seconds,
-            reconcile_seconds=state.reconcile_seconds,
         ),
         save_events=True,
     )
