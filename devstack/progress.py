@@ -27,7 +27,11 @@ def step(title: str) -> Iterator[None]:
 
 class Counter:
     """A one-line counter ("  compiling 120/2498 (4%)") that redraws on a TTY
-    and prints every tenth of the way otherwise, so CI logs stay short."""
+    and otherwise prints every tenth of the way, or after a quiet half
+    minute (a loaded machine can take many minutes per tenth), so CI logs stay
+    short and never look stuck."""
+
+    QUIET_SECONDS = 30.0
 
     def __init__(self, label: str, total: int) -> None:
         self.label = label
@@ -35,6 +39,7 @@ class Counter:
         self.done = 0
         self._last_decile = -1
         self._tty = sys.stderr.isatty()
+        self._last_said = time.monotonic()
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -43,8 +48,9 @@ class Counter:
         if self._tty:
             sys.stderr.write("\r" + line)
             sys.stderr.flush()
-        elif percent // 10 != self._last_decile:
+        elif percent // 10 != self._last_decile or time.monotonic() - self._last_said >= self.QUIET_SECONDS:
             self._last_decile = percent // 10
+            self._last_said = time.monotonic()
             say(line)
 
     def finish(self) -> None:
