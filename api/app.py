@@ -16,6 +16,7 @@ from todos import audit, logs
 from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway
 from todos.delivery import ReminderDelivery
 from todos.mailer import Mailer
+from todos.metrics import SERIES_ACTIVE
 from todos.relay import outbox_relay
 from todos.service import TaskService
 from todos.settings import Settings, get_settings
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         runner = Background(service, settings.sweep_interval_seconds) if background else None
         if runner is not None:
             runner.start()
+            # Counted in the database at scrape time: only a process that has one to talk to.
+            SERIES_ACTIVE.count_with(service.series_counts)
         app.state.background = runner
         try:
             async with mcp.session_manager.run():
