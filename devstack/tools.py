@@ -142,27 +142,31 @@ def dapr_module_dir() -> Path:
     return Path(json.loads(result.stdout)["Dir"])
 
 
-STRIMZI_LOCK_DIR = REPO_ROOT / "tools" / "chart" / "strimzi"
+CRD_MODELS_DIR = REPO_ROOT / "tools" / "chart" / "crd-models"
 
 
-def ensure_strimzi_models() -> Path:
-    """The npm package with the Strimzi CRDs' schemas, from the committed package-lock."""
-    lock = STRIMZI_LOCK_DIR / "package-lock.json"
+def ensure_crd_models() -> Path:
+    """The npm packages with the schemas of the Strimzi and Prometheus Operator CRDs,
+    from the committed package-lock."""
+    lock = CRD_MODELS_DIR / "package-lock.json"
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
-    prefix = cache_dir() / f"strimzi-models-{digest}"
+    prefix = cache_dir() / f"crd-models-{digest}"
     stamp = prefix / ".complete"
     if stamp.exists():
         return prefix
     if shutil.which("npm") is None or shutil.which("node") is None:
-        raise SystemExit("Node.js and npm are needed to validate the Strimzi resources (node, npm on PATH).")
-    with progress.step("Installing the Strimzi resource schemas from npm (first time only)"):
+        raise SystemExit(
+            "Node.js and npm are needed to validate the Strimzi and Prometheus Operator resources "
+            "(node, npm on PATH)."
+        )
+    with progress.step("Installing the Strimzi and Prometheus Operator schemas from npm (first time only)"):
         if prefix.exists():
             shutil.rmtree(prefix)
         prefix.mkdir(parents=True)
-        shutil.copy(STRIMZI_LOCK_DIR / "package.json", prefix)
+        shutil.copy(CRD_MODELS_DIR / "package.json", prefix)
         shutil.copy(lock, prefix)
         result = _checked(
-            "npm ci of the Strimzi schemas",
+            "npm ci of the CRD schemas",
             ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
             cwd=prefix,
         )
