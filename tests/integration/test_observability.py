@@ -1,8 +1,9 @@
 """Must show of issue 9: on the real stack, every metric a Grafana dashboard
 or an alert rule refers to exists on the app's or daprd's /metrics (Kafka Lag
 Exporter's excepted, see grafana/README.md), after the stack has done the
-things the metrics count; and the app's JSON log lines carry the request's
-trace id, user and task."""
+things the metrics count; the app's JSON log lines carry the request's trace
+id, user and task; and the sidecars' spans reach Zipkin with the trace ids the
+app logged for the calls daprd made into it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.stack import Stack
+from devstack.zipkin_sink import read_spans
 from tests.helpers import auth
 from tests.integration.support import create_recurring_task, running_stack, wait_until
 from tests.monitoring import KAFKA_EXPORTER_METRICS, referenced_metrics
@@ -32,7 +34,7 @@ METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with running_stack("observability", TODO_LOG_FORMAT="json") as running:
+    with running_stack("observability", tracing=True, TODO_LOG_FORMAT="json") as running:
         yield running
 
 
@@ -199,3 +201,29 @@ def test_json_log_lines_carry_trace_user_and_task(stack: Stack, exercised: dict[
     assert completion["route"] == "/v1/tasks/{task_id}/complete"
     assert completion["status"] == 200
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+def json_lines(stack: Stack, process: str) -> list[dict[str, Any]]:
+    text = stack.process(process).log_path.read_text()
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_sidecars_send_spans_to_zipkin_with_the_trace_ids_the_app_logs(
+    stack: Stack, exercised: dict[str, str]
+) -> None:
+    def services() -> set[str]:
+        return {(span.get("localEndpoint") or {}).get("serviceName") for span in read_spans(stack.traces_dir)}
+
+    wait_until(lambda: {"todo-api", "todo-audit"} <= services(), timeout=60, what="spans from both sidecars")
+    # Deliveries daprd made into the audit app: their traceparent is in the app's access lines.
+    delivered = {
+        line["trace_id"]
+        for line in json_lines(stack, "app-audit")
+        if line.get("route") == "/events/{topic}" and "trace_id" in line
+    }
+    assert delivered, "the audit app logged no trace id for the events daprd delivered"
+
+    def traced() -> set[str]:
+        return delivered & {span["traceId"] for span in read_spans(stack.traces_dir)}
+
+    assert wait_until(traced, timeout=60, what="a delivery's trace id among the Zipkin spans")
