@@ -1,6 +1,6 @@
 """Delivery tools for the chart and CI checks, installed once into the cache.
 
-Go tools (helm, actionlint) come from the Go module proxy with `go install`;
+Go tools (helm, actionlint, promtool) come from the Go module proxy with `go install`;
 the Python tools (kubernetes-validate, checkov, hadolint, shellcheck) live in a
 virtualenv of their own, built by uv from the hashed lock
 tools/chart/requirements.txt: checkov pins libraries that the app's
@@ -41,6 +41,9 @@ class GoTool:
 
 HELM = GoTool("helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0")
 ACTIONLINT = GoTool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
+# Prometheus' rule checker (module v0.316.0 is Prometheus 3.x): parses the alert rules and every
+# dashboard query (tests/chart/test_promql.py).
+PROMTOOL = GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0")
 
 
 def _checked(what: str, args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
