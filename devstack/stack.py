@@ -299,46 +299,34 @@ class Stack:
         )
         kafka.create_topics(self.ports.kafka)
 
-    def _start_smtp_sink(self) -> None:
-        port = self.ports.smtp
+    def _start_sink(self, name: str, port: int, args: list[str], describe: str) -> None:
+        """A local stand-in service (devstack.<name>_sink) on loopback."""
         self._launch(
             ManagedProcess(
-                "smtp",
-                [
-                    sys.executable,
-                    "-m",
-                    "devstack.smtp_sink",
-                    "--port",
-                    str(port),
-                    "--maildir",
-                    str(self.smtp_dir),
-                ],
+                name,
+                [sys.executable, "-m", f"devstack.{name}_sink", "--port", str(port), *args],
                 cwd=REPO_ROOT,
-                log_path=self.logs_dir / "smtp.log",
+                log_path=self.logs_dir / f"{name}.log",
                 ready=lambda: is_listening(port),
-                describe=f"smtp 127.0.0.1:{port} (mail in {self.smtp_dir}/mail.jsonl)",
+                describe=describe,
             )
         )
 
+    def _start_smtp_sink(self) -> None:
+        port = self.ports.smtp
+        self._start_sink(
+            "smtp",
+            port,
+            ["--maildir", str(self.smtp_dir)],
+            f"smtp 127.0.0.1:{port} (mail in {self.smtp_dir}/mail.jsonl)",
+        )
+
     def _start_zipkin_sink(self) -> None:
-        port = self.ports.zipkin
-        self._launch(
-            ManagedProcess(
-                "zipkin",
-                [
-                    sys.executable,
-                    "-m",
-                    "devstack.zipkin_sink",
-                    "--port",
-                    str(port),
-                    "--dir",
-                    str(self.traces_dir),
-                ],
-                cwd=REPO_ROOT,
-                log_path=self.logs_dir / "zipkin.log",
-                ready=lambda: is_listening(port),
-                describe=f"zipkin {self.zipkin_url} (spans in {self.traces_dir}/spans.jsonl)",
-            )
+        self._start_sink(
+            "zipkin",
+            self.ports.zipkin,
+            ["--dir", str(self.traces_dir)],
+            f"zipkin {self.zipkin_url} (spans in {self.traces_dir}/spans.jsonl)",
         )
 
     def _binary(self, name: str) -> str:

@@ -11,7 +11,6 @@ Zipkin or OpenTelemetry collector instead (docs: README, Observability).
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import threading
@@ -20,18 +19,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from devstack import sinks
+
 SPANS_FILE = "spans.jsonl"
 SPANS_PATH = "/api/v2/spans"
 
 
 def read_spans(directory: Path) -> list[dict[str, Any]]:
     """Every span the sink received, oldest first."""
-    path = directory / SPANS_FILE
-    if not path.exists():
-        return []
-    # A line still being written has no newline yet: leave it for the next read.
-    complete = path.read_text().split("\n")[:-1]
-    return [json.loads(line) for line in complete if line.strip()]
+    return sinks.read_complete(directory / SPANS_FILE)
 
 
 def _handler(directory: Path) -> type[BaseHTTPRequestHandler]:
@@ -80,13 +76,7 @@ def _handler(directory: Path) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m devstack.zipkin_sink",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
-    parser.add_argument("--port", type=int, default=9411, help="port to listen on (default: 9411)")
+    parser = sinks.parser("zipkin_sink", __doc__, 9411)
     parser.add_argument("--dir", type=Path, required=True, help=f"where {SPANS_FILE} is written")
     args = parser.parse_args(argv)
 
