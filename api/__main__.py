@@ -15,7 +15,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     args = parser.parse_args()
     configure_logging()
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info", access_log=False)
+    # log_config=None: uvicorn's own lines go through the app's handler (JSON
+    # outside dev) instead of its text formatter. Requests are logged once,
+    # with their context, by api.observe (uvicorn's access log stays off).
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import metrics, openapi, problems
+from api import openapi, problems
 from api.mcp_server import McpEndpoint
+from api.observe import Observe
 from api.routes import events, history, jobs, ops, reminders, series, tasks, workflows
 from api.runtime import Background
-from todos import audit
+from todos import audit, logs
 from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway
 from todos.delivery import ReminderDelivery
 from todos.mailer import Mailer
+from todos.metrics import SERIES_ACTIVE
 from todos.relay import outbox_relay
 from todos.service import TaskService
 from todos.settings import Settings, get_settings
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         runner = Background(service, settings.sweep_interval_seconds) if background else None
         if runner is not None:
             runner.start()
+            # Counted in the database at scrape time: only a process that has one to talk to.
+            SERIES_ACTIVE.count_with(service.series_counts)
         app.state.background = runner
         try:
             async with mcp.session_manager.run():
@@ -68,7 +71,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.state.settings = settings
     app.state.delivery = ReminderDelivery(service, mailer)
     problems.install(app)
-    app.middleware("http")(metrics.record)
+    app.add_middleware(Observe)
     app.include_router(tasks.router)
     app.include_router(series.router)
     app.include_router(history.router)
@@ -100,12 +103,13 @@ def create_audit_app(settings: Settings, *, background: bool = True) -> FastAPI:
     app.state.settings = settings
     app.state.dead_letters = audit.SidecarDeadLetters(settings.pubsub_name)
     problems.install(app)
-    app.middleware("http")(metrics.record)
+    app.add_middleware(Observe)
     app.include_router(events.router)
     app.include_router(history.router)
     app.include_router(ops.router)
     return app
 
 
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    logs.configure(settings.effective_log_format, settings.log_level)

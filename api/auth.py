@@ -14,6 +14,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from todos import logs
 from todos.errors import DomainError
 from todos.service import User
 from todos.settings import Settings, get_settings
@@ -79,7 +80,9 @@ def current_user(
     request: Request,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    return user_from_authorization(request.headers.get("authorization"), get_settings())
+    user = user_from_authorization(request.headers.get("authorization"), get_settings())
+    logs.annotate(user_id=user.id)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -39,7 +39,9 @@ from starlette.types import Receive, Scope, Send
 
 from api.auth import Unauthorized, user_from_authorization
 from api.metrics import MCP_TOOL_CALLS
+from api.observe import LOG_FIELDS_KEY
 from api.problems import problem, validation_errors
+from todos import logs
 from todos.errors import DomainError, Unavailable
 from todos.models import (
     PreviewRequest,
@@ -116,6 +118,8 @@ def _caller(ctx: Context[Any, Any]) -> tuple[TaskService, User]:
     user = request.scope.get(_USER_KEY)
     if not isinstance(user, User):
         raise Unauthorized("Send `Authorization: Bearer <JWT>`; the token's `sub` is the user.")
+    # Tools run in the session manager's tasks, not the request's: log in its scope.
+    logs.adopt(request.scope.get(LOG_FIELDS_KEY, {}))
     service: TaskService = request.app.state.service
     return service, user
 
@@ -411,4 +415,5 @@ class McpEndpoint:
             await problem(401, error.detail, code=error.code)(scope, receive, send)
             return
         scope[_USER_KEY] = user
+        logs.annotate(user_id=user.id)
         await self.session_manager.handle_request(scope, receive, send)

@@ -1,11 +1,8 @@
-"""HTTP metrics, labelled by route template (never the raw path)."""
+"""HTTP metrics, labelled by route template (never the raw path); recorded
+by api.observe."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-
-from fastapi import Request, Response
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter("todo_http_requests_total", "HTTP requests handled.", ["method", "route", "status"])
@@ -20,19 +17,3 @@ MCP_TOOL_CALLS = Counter(
     "MCP tool calls by tool and outcome: ok, or the error code the caller got.",
     ["tool", "outcome"],
 )
-
-
-def _route_template(request: Request) -> str:
-    """The matched route's template (set by the router); unknown paths share
-    one label so scanners cannot grow the series without bound."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
-
-
-async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = _route_template(request)
-    LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-    return response

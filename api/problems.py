@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api.observe import LOG_FIELDS_KEY
+from todos import logs
 from todos.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -143,5 +145,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # This handler runs outside api.observe's scope (Starlette calls it
+        # from its outermost middleware): log with the request's fields anyway.
+        with logs.scope(**request.scope.get(LOG_FIELDS_KEY, {})):
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "An unexpected error occurred; it has been logged.", code="INTERNAL")

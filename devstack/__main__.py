@@ -34,7 +34,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             progress.say(f"The stack already runs (pid {pid}); `./task down` stops it.")
             return 1
     signal.signal(signal.SIGTERM, _raise_stop)
-    stack = Stack(StackConfig(profile=args.profile))
+    stack = Stack(StackConfig(profile=args.profile, tracing=args.tracing))
     progress.say(f"==> Starting the local stack (profile {args.profile}); logs in {stack.logs_dir}")
     try:
         with stack:
@@ -51,6 +51,11 @@ def cmd_up(args: argparse.Namespace) -> int:
                         f"  PostgreSQL   {stack.database_url}",
                         *([f"  Kafka        {stack.kafka_bootstrap}"] if args.profile == "kafka" else []),
                         f"  SMTP sink    127.0.0.1:{ports.smtp}   (`./task mail` lists what it received)",
+                        *(
+                            [f"  Zipkin sink  {stack.zipkin_url}   (spans in {stack.traces_dir}/spans.jsonl)"]
+                            if args.tracing
+                            else []
+                        ),
                         f"  logs         {stack.logs_dir}/<process>.log",
                         "",
                         'Try:  curl -H "Authorization: Bearer $(./task token -- alice)" '
@@ -226,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the local stack in the foreground (Ctrl-C stops it)")
     up.add_argument("--profile", choices=PROFILES, default=os.environ.get("PROFILE") or "default")
+    up.add_argument(
+        "--tracing",
+        action="store_true",
+        default=os.environ.get("TRACING") == "1",
+        help="sidecars trace every request to a local Zipkin sink (devstack.zipkin_sink); also TRACING=1",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop a stack started by `up`").set_defaults(func=cmd_down)
     sub.add_parser("status", help="list the stack's processes").set_defaults(func=cmd_status)

@@ -5,7 +5,8 @@ renders the chart with `helm template` (tests and hooks included) and validates 
 manifest: built-in kinds with kubernetes-validate (strict, at the oldest Kubernetes the
 chart supports and at the newest the tool knows), Dapr resources against the CRD schemas of
 the Dapr version the runtime is built from (and their dapr.io/ pod annotations against the
-ones its sidecar injector reads), Strimzi resources against Strimzi's schemas.
+ones its sidecar injector reads), Strimzi and Prometheus Operator resources (PodMonitor,
+PrometheusRule) against the schemas generated from their CRDs (npm, tools/chart/crd-models).
 Then checkov scans the rendered manifests and the Dockerfile, hadolint lints the Dockerfile
 and shellcheck its entrypoint. Any finding fails the run, with what and where on stderr.
 
@@ -44,11 +45,19 @@ ENVIRONMENTS: dict[str, str | None] = {
     "oke": "values-oke.yaml",
     "aks": "values-aks.yaml",
     "gke": "values-gke.yaml",
+    # The defaults with the optional Prometheus Operator and Grafana resources on.
+    "monitoring": "ci/values-monitoring.yaml",
 }
 # The floor of Chart.yaml's kubeVersion, and the newest schemas kubernetes-validate ships.
 KUBE_VERSIONS = ("1.33.0", "1.37.0")
 RELEASE, NAMESPACE = "todo", "todo"
-DAPR_GROUP, STRIMZI_GROUPS = "dapr.io", ("kafka.strimzi.io", "core.strimzi.io")
+# Custom resources validated by tools/chart/validate-crds.mjs, and the npm package with their schemas.
+DAPR_GROUP = "dapr.io"
+CRD_PACKAGES = {
+    "kafka.strimzi.io": "strimzi-kafka-operator",
+    "core.strimzi.io": "strimzi-kafka-operator",
+    "monitoring.coreos.com": "prometheus-operator",
+}
 CHECKOV_FLAGS = ("--output", "json", "--compact", "--skip-download")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -91,7 +100,7 @@ def _ref(doc: dict[str, Any]) -> str:
 
 
 def validate_builtin(bin_dir: Path, env: Rendered, workdir: Path) -> None:
-    docs = [d for d in env.docs if d["apiVersion"].split("/")[0] not in (DAPR_GROUP, *STRIMZI_GROUPS)]
+    docs = [d for d in env.docs if d["apiVersion"].split("/")[0] not in (DAPR_GROUP, *CRD_PACKAGES)]
     manifest = workdir / f"{env.name}-builtin.yaml"
     manifest.write_text(yaml.safe_dump_all(docs, sort_keys=False))
     for version in KUBE_VERSIONS:
@@ -185,22 +194,22 @@ def validate_dapr(schemas: dict[tuple[str, str], dict[str, Any]], env: Rendered)
             )
 
 
-def validate_strimzi(models: Path, env: Rendered) -> None:
-    docs = [d for d in env.docs if d["apiVersion"].split("/")[0] in STRIMZI_GROUPS]
+def validate_crds(models: Path, env: Rendered) -> None:
+    docs = [d for d in env.docs if d["apiVersion"].split("/")[0] in CRD_PACKAGES]
     if not docs:
         return
     result = _run(
-        ["node", str(REPO_ROOT / "tools" / "chart" / "validate-strimzi.mjs")],
-        input=json.dumps(docs),
-        env={**os.environ, "STRIMZI_MODELS_DIR": str(models)},
+        ["node", str(REPO_ROOT / "tools" / "chart" / "validate-crds.mjs")],
+        input=json.dumps({"packages": CRD_PACKAGES, "resources": docs}),
+        env={**os.environ, "CRD_MODELS_DIR": str(models)},
     )
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or len(lines) != len(docs):
-        env.errors.append("Strimzi schema validation did not run:\n" + _short(result.stderr))
+        env.errors.append("CRD schema validation (node) did not run:\n" + _short(result.stderr))
         return
     for line in lines:
         for message in line["errors"]:
-            env.errors.append(f"{_ref(docs[line['index']])} against the Strimzi schema: {message}")
+            env.errors.append(f"{_ref(docs[line['index']])} against its CRD schema: {message}")
 
 
 @dataclass
@@ -263,12 +272,13 @@ def print_table(envs: Iterable[Rendered]) -> None:
     envs = list(envs)
     kinds = sorted({kind for env in envs for kind in env.kinds})
     width = max([len(k) for k in kinds] + [len("schema errors")])
-    header = "".join(f"{env.name:>10}" for env in envs)
+    column = max([10] + [len(env.name) + 2 for env in envs])
+    header = "".join(f"{env.name:>{column}}" for env in envs)
     lines = [f"{'kind':<{width}}{header}"]
     for kind in kinds:
-        lines.append(f"{kind:<{width}}" + "".join(f"{env.kinds.get(kind, 0):>10}" for env in envs))
-    lines.append(f"{'total':<{width}}" + "".join(f"{len(env.docs):>10}" for env in envs))
-    lines.append(f"{'schema errors':<{width}}" + "".join(f"{len(env.errors):>10}" for env in envs))
+        lines.append(f"{kind:<{width}}" + "".join(f"{env.kinds.get(kind, 0):>{column}}" for env in envs))
+    lines.append(f"{'total':<{width}}" + "".join(f"{len(env.docs):>{column}}" for env in envs))
+    lines.append(f"{'schema errors':<{width}}" + "".join(f"{len(env.errors):>{column}}" for env in envs))
     print("\n".join(lines))
 
 
@@ -298,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     dapr_module = tools.dapr_module_dir()
     dapr_schemas = load_dapr_schemas(dapr_module / "charts" / "dapr" / "crds")
     dapr_annotations = known_dapr_annotations(dapr_module)
-    strimzi = tools.ensure_strimzi_models()
+    crd_models = tools.ensure_crd_models()
 
     if args.values:
         envs = [Rendered(path.stem, path.resolve()) for path in args.values]
@@ -319,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 validate_builtin(bin_dir, env, args.out)
                 validate_dapr(dapr_schemas, env)
                 validate_dapr_annotations(dapr_annotations, env)
-                validate_strimzi(strimzi, env)
+                validate_crds(crd_models, env)
 
     other_errors: list[str] = []
     checkov = None

@@ -68,6 +68,7 @@ class StackPorts:
     kafka: int = 19092
     kafka_controller: int = 19093
     smtp: int = 1025
+    zipkin: int = 9411
 
     @classmethod
     def random(cls) -> StackPorts:

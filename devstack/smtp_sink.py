@@ -17,7 +17,6 @@ gone with 550. Attempts are counted per recipient from the sink's start.
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import threading
@@ -30,6 +29,8 @@ from email.message import Message
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
+
+from devstack import sinks
 
 MAIL_FILE = "mail.jsonl"
 RULES_FILE = "rules.json"
@@ -44,12 +45,7 @@ class Rule:
 
 def read_mail(maildir: Path) -> list[dict[str, Any]]:
     """Every message the sink accepted, oldest first."""
-    path = maildir / MAIL_FILE
-    if not path.exists():
-        return []
-    # A line still being written has no newline yet: leave it for the next read.
-    complete = path.read_text().split("\n")[:-1]
-    return [json.loads(line) for line in complete if line.strip()]
+    return sinks.read_complete(maildir / MAIL_FILE)
 
 
 def set_rule(maildir: Path, recipient: str, code: int, message: str, times: int | None = None) -> None:
@@ -123,13 +119,7 @@ class SinkHandler:
 def main(argv: list[str] | None = None) -> int:
     from aiosmtpd.controller import Controller
 
-    parser = argparse.ArgumentParser(
-        prog="python -m devstack.smtp_sink",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
-    parser.add_argument("--port", type=int, default=1025, help="port to listen on (default: 1025)")
+    parser = sinks.parser("smtp_sink", __doc__, 1025)
     parser.add_argument("--maildir", type=Path, required=True, help="where mail.jsonl and rules.json live")
     args = parser.parse_args(argv)
 

@@ -5,8 +5,9 @@
 
 Start order: PostgreSQL (unless DATABASE_URL points elsewhere) and migrations,
 Kafka (profile "kafka"), the SMTP sink (devstack.smtp_sink) the app sends
-reminder email to, Dapr placement and scheduler, then per app role its daprd
-and the app itself. Every process logs to <run_dir>/logs/<name>.log and
+reminder email to, with `tracing` the Zipkin sink (devstack.zipkin_sink) the
+sidecars send spans to, Dapr placement and scheduler, then per app role its
+daprd and the app itself. Every process logs to <run_dir>/logs/<name>.log and
 has its own health and metrics ports (see devstack.ports).
 """
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 
 from devstack import daprbin, kafka, postgres, progress
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
@@ -59,6 +61,8 @@ class StackConfig:
     roles: tuple[Role, ...] = (API, AUDIT)
     app_env: dict[str, str] = field(default_factory=dict)
     log_level: str = "info"
+    # Sidecars trace every request and send the spans to a local Zipkin sink.
+    tracing: bool = False
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -136,6 +140,28 @@ class Stack:
         """The SMTP sink's mail.jsonl and rules.json (see devstack.smtp_sink)."""
         return self.run_dir / "smtp"
 
+    @property
+    def traces_dir(self) -> Path:
+        """The Zipkin sink's spans.jsonl (see devstack.zipkin_sink), with `tracing`."""
+        return self.run_dir / "traces"
+
+    @property
+    def zipkin_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.zipkin}/api/v2/spans"
+
+    def dapr_config(self) -> Path:
+        """The sidecars' Configuration: components/config.yaml (tracing off), or with
+        `tracing` a copy of it in the run directory that samples everything and
+        exports to the local Zipkin sink."""
+        source = COMPONENTS_DIR / "config.yaml"
+        if not self.config.tracing:
+            return source
+        config = yaml.safe_load(source.read_text())
+        config["spec"]["tracing"] = {"samplingRate": "1", "zipkin": {"endpointAddress": self.zipkin_url}}
+        target = self.run_dir / "dapr-config.yaml"
+        target.write_text(yaml.safe_dump(config, sort_keys=False))
+        return target
+
     def app_env(self, role: Role = API) -> dict[str, str]:
         """The environment of an app role: settings (TODO_*) and its sidecar."""
         sidecar = role.sidecar(self.ports)
@@ -179,6 +205,8 @@ class Stack:
         if self.config.profile == "kafka":
             self._start_kafka()
         self._start_smtp_sink()
+        if self.config.tracing:
+            self._start_zipkin_sink()
         self._start_control_plane()
         for role in self.config.roles:
             self._start_role(role)
@@ -271,25 +299,34 @@ class Stack:
         )
         kafka.create_topics(self.ports.kafka)
 
-    def _start_smtp_sink(self) -> None:
-        port = self.ports.smtp
+    def _start_sink(self, name: str, port: int, args: list[str], describe: str) -> None:
+        """A local stand-in service (devstack.<name>_sink) on loopback."""
         self._launch(
             ManagedProcess(
-                "smtp",
-                [
-                    sys.executable,
-                    "-m",
-                    "devstack.smtp_sink",
-                    "--port",
-                    str(port),
-                    "--maildir",
-                    str(self.smtp_dir),
-                ],
+                name,
+                [sys.executable, "-m", f"devstack.{name}_sink", "--port", str(port), *args],
                 cwd=REPO_ROOT,
-                log_path=self.logs_dir / "smtp.log",
+                log_path=self.logs_dir / f"{name}.log",
                 ready=lambda: is_listening(port),
-                describe=f"smtp 127.0.0.1:{port} (mail in {self.smtp_dir}/mail.jsonl)",
+                describe=describe,
             )
+        )
+
+    def _start_smtp_sink(self) -> None:
+        port = self.ports.smtp
+        self._start_sink(
+            "smtp",
+            port,
+            ["--maildir", str(self.smtp_dir)],
+            f"smtp 127.0.0.1:{port} (mail in {self.smtp_dir}/mail.jsonl)",
+        )
+
+    def _start_zipkin_sink(self) -> None:
+        self._start_sink(
+            "zipkin",
+            self.ports.zipkin,
+            ["--dir", str(self.traces_dir)],
+            f"zipkin {self.zipkin_url} (spans in {self.traces_dir}/spans.jsonl)",
         )
 
     def _binary(self, name: str) -> str:
@@ -401,7 +438,7 @@ class Stack:
                 "--resources-path",
                 str(COMPONENTS_DIR / self.config.profile),
                 "--config",
-                str(COMPONENTS_DIR / "config.yaml"),
+                str(self.dapr_config()),
                 "--enable-app-health-check",
                 "--app-health-check-path",
                 "/healthz",

@@ -1,6 +1,6 @@
 """Delivery tools for the chart and CI checks, installed once into the cache.
 
-Go tools (helm, actionlint) come from the Go module proxy with `go install`;
+Go tools (helm, actionlint, promtool) come from the Go module proxy with `go install`;
 the Python tools (kubernetes-validate, checkov, hadolint, shellcheck) live in a
 virtualenv of their own, built by uv from the hashed lock
 tools/chart/requirements.txt: checkov pins libraries that the app's
@@ -41,6 +41,9 @@ class GoTool:
 
 HELM = GoTool("helm", "helm.sh/helm/v3/cmd/helm", "v3.22.0")
 ACTIONLINT = GoTool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
+# Prometheus' rule checker (module v0.316.0 is Prometheus 3.x): parses the alert rules and every
+# dashboard query (tests/chart/test_promql.py).
+PROMTOOL = GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0")
 
 
 def _checked(what: str, args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -142,27 +145,31 @@ def dapr_module_dir() -> Path:
     return Path(json.loads(result.stdout)["Dir"])
 
 
-STRIMZI_LOCK_DIR = REPO_ROOT / "tools" / "chart" / "strimzi"
+CRD_MODELS_DIR = REPO_ROOT / "tools" / "chart" / "crd-models"
 
 
-def ensure_strimzi_models() -> Path:
-    """The npm package with the Strimzi CRDs' schemas, from the committed package-lock."""
-    lock = STRIMZI_LOCK_DIR / "package-lock.json"
+def ensure_crd_models() -> Path:
+    """The npm packages with the schemas of the Strimzi and Prometheus Operator CRDs,
+    from the committed package-lock."""
+    lock = CRD_MODELS_DIR / "package-lock.json"
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
-    prefix = cache_dir() / f"strimzi-models-{digest}"
+    prefix = cache_dir() / f"crd-models-{digest}"
     stamp = prefix / ".complete"
     if stamp.exists():
         return prefix
     if shutil.which("npm") is None or shutil.which("node") is None:
-        raise SystemExit("Node.js and npm are needed to validate the Strimzi resources (node, npm on PATH).")
-    with progress.step("Installing the Strimzi resource schemas from npm (first time only)"):
+        raise SystemExit(
+            "Node.js and npm are needed to validate the Strimzi and Prometheus Operator resources "
+            "(node, npm on PATH)."
+        )
+    with progress.step("Installing the Strimzi and Prometheus Operator schemas from npm (first time only)"):
         if prefix.exists():
             shutil.rmtree(prefix)
         prefix.mkdir(parents=True)
-        shutil.copy(STRIMZI_LOCK_DIR / "package.json", prefix)
+        shutil.copy(CRD_MODELS_DIR / "package.json", prefix)
         shutil.copy(lock, prefix)
         result = _checked(
-            "npm ci of the Strimzi schemas",
+            "npm ci of the CRD schemas",
             ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
             cwd=prefix,
         )

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel, col, select
 
+from todos import logs
 from todos.db import session_scope
 from todos.errors import NotFound
 from todos.events import REMINDERS, TASK_EVENTS, TaskEvent, UnsupportedVersion, parse_event
@@ -110,6 +111,25 @@ def _event_of(delivery: Delivery) -> tuple[TaskEvent, dict[str, Any]]:
 def _describe(value: Any) -> str:
     text_value = value if isinstance(value, str) else json.dumps(value, default=str)
     return text_value if len(text_value) <= 300 else text_value[:300] + "…"
+
+
+def _log_fields(cloud_event: Any) -> dict[str, str | None]:
+    """What a message says about itself, for its log lines (it may be
+    malformed: only string values are taken)."""
+    envelope = cloud_event if isinstance(cloud_event, dict) else {}
+    data = envelope.get("data")
+    data = data if isinstance(data, dict) else {}
+
+    def text_of(container: dict[str, Any], key: str) -> str | None:
+        value = container.get(key)
+        return value[:100] if isinstance(value, str) else None
+
+    return {
+        "event_id": text_of(data, "event_id"),
+        "user_id": text_of(data, "user_id"),
+        "task_id": text_of(data, "task_id"),
+        "trace_id": logs.trace_id(text_of(envelope, "traceparent")),
+    }
 
 
 def _dead_letter(delivery: Delivery, dead_letters: DeadLetters) -> Status:
@@ -195,8 +215,9 @@ def record(deliveries: list[Delivery], dead_letters: DeadLetters) -> dict[str, S
             events[delivery.entry_id] = event
             rows[event.event_id] = {**data, "topic": event.topic}
         except (ValidationError, ValueError, TypeError) as error:
-            _refuse(delivery, error)
-            statuses[delivery.entry_id] = _dead_letter(delivery, dead_letters)
+            with logs.scope(**_log_fields(delivery.cloud_event)):
+                _refuse(delivery, error)
+                statuses[delivery.entry_id] = _dead_letter(delivery, dead_letters)
     if not events:
         return statuses
     # The batch travels as one JSON parameter: no per-row binding in Python,
@@ -222,7 +243,8 @@ def record(deliveries: list[Delivery], dead_letters: DeadLetters) -> dict[str, S
 def dead_letter(topic: str, cloud_event: Any) -> None:
     """A message reached a dead-letter topic: count it and log it for operators."""
     DEAD_LETTERS.labels(topic).inc()
-    log.warning("dead letter on %s: %s", topic, _describe(cloud_event))
+    with logs.scope(**_log_fields(cloud_event)):
+        log.warning("dead letter on %s: %s", topic, _describe(cloud_event))
 
 
 # ---- history ----------------------------------------------------------------

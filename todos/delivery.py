@@ -14,7 +14,7 @@ from functools import partial
 
 from anyio.to_thread import run_sync
 
-from todos import reminders
+from todos import logs, reminders
 from todos.errors import InvalidInput, NotFound
 from todos.mailer import DeliveryFailed, Mailer
 from todos.models import utcnow
@@ -48,6 +48,7 @@ class ReminderDelivery:
         key = reminders.parse_job_name(name)
         if key is None:
             raise NotFound(f"No job {name!r} is handled here; reminder jobs are named reminder-<task>-<n>.")
+        logs.annotate(task_id=key[0])
         try:
             data = reminders.JobData.from_bytes(body)
         except ValueError as error:

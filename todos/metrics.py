@@ -3,19 +3,101 @@ Names: todo_ prefix, base units, _total counters, bounded labels only."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 
-TASKS_CREATED = Counter("todo_tasks_created_total", "Tasks created through the API.", ["kind"])
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+# ---- tasks and recurring series ----------------------------------------------
+TASKS_CREATED = Counter(
+    "todo_tasks_created_total",
+    "Tasks created by callers (REST or MCP): `one_off`, or `recurring` (the first occurrence of a "
+    "new series). Later occurrences are todo_occurrences_created_total.",
+    ["kind"],
+)
+for _kind in ("one_off", "recurring"):
+    TASKS_CREATED.labels(_kind)
 TASKS_COMPLETED = Counter("todo_tasks_completed_total", "Tasks completed (first completion only).")
 OCCURRENCES_CREATED = Counter(
     "todo_occurrences_created_total", "Next occurrences of recurring series created by workflows."
+)
+NEXT_OCCURRENCE = Histogram(
+    "todo_next_occurrence_seconds",
+    "Time the recurrence engine takes to compute a series' next occurrence (in the workflow).",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+COMPLETION_TO_NEXT = Histogram(
+    "todo_completion_to_next_seconds",
+    "Time from a recurring task's completion being recorded to its series' next task being committed.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
 )
 SWEEPER_REPAIRS = Counter(
     "todo_sweeper_repairs_total",
     "Workflow and Dapr job calls the sweeper repeated after a failure or crash left them undone.",
     ["action"],
 )
-SERIES_ACTIVE = Gauge("todo_series_active", "Recurring series that are active or paused.")
+
+
+class SeriesActive(Collector):
+    """`todo_series_active{status}`: live series (active or paused), counted in
+    the database when scraped rather than kept in process memory, so it is
+    right after restarts and with any number of replicas. Each API replica
+    reports the same total: aggregate with max(), never sum(). The count is
+    cached for `ttl` seconds so frequent or parallel scrapes cost one query;
+    while the database is unreachable (or in a process that does not count,
+    like the audit role) the metric is absent rather than a false 0."""
+
+    NAME = "todo_series_active"
+    HELP = "Recurring series that are live, by status (active or paused); the same total on every replica."
+    STATUSES = ("active", "paused")
+
+    def __init__(self, *, ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._count: Callable[[], Mapping[str, int]] | None = None
+        self._cached: Mapping[str, int] | None = None
+        self._expires = float("-inf")
+
+    def count_with(self, count: Callable[[], Mapping[str, int]]) -> None:
+        """Count with `count` from now on (the latest call wins: an app built
+        again in one process, as tests do, replaces the source)."""
+        with self._lock:
+            self._count = count
+            self._expires = float("-inf")
+
+    def _counts(self) -> Mapping[str, int] | None:
+        with self._lock:
+            if self._count is not None and self._clock() >= self._expires:
+                try:
+                    self._cached = self._count()
+                except Exception:
+                    log.warning("counting live series for %s failed", self.NAME, exc_info=True)
+                    self._cached = None
+                self._expires = self._clock() + self._ttl
+            return self._cached
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self.NAME, self.HELP, labels=["status"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = self._counts()
+        if counts is None:
+            return
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=["status"])
+        for status in self.STATUSES:
+            family.add_metric([status], counts.get(status, 0))
+        yield family
+
+
+SERIES_ACTIVE = SeriesActive()
+REGISTRY.register(SERIES_ACTIVE)
 
 # ---- events (outbox relay, audit consumer) ----------------------------------
 EVENTS_PUBLISHED = Counter(

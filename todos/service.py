@@ -21,15 +21,23 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
-from todos import events, recurrence, reminders
+from todos import events, logs, recurrence, reminders
 from todos.dapr_gateway import JobGateway, WorkflowGateway, WorkflowInfo
 from todos.db import session_scope
 from todos.errors import Conflict, InvalidInput, NotFound, Unavailable
-from todos.metrics import REMINDER_LATENESS, REMINDERS_FAILED, REMINDERS_SENT
+from todos.metrics import (
+    COMPLETION_TO_NEXT,
+    OCCURRENCES_CREATED,
+    REMINDER_LATENESS,
+    REMINDERS_FAILED,
+    REMINDERS_SENT,
+    TASKS_COMPLETED,
+    TASKS_CREATED,
+)
 from todos.models import (
     Basis,
     RecurrenceSpec,
@@ -255,7 +263,9 @@ class TaskService:
         return row
 
     def _owned_task(self, session: Session, user: User, task_id: uuid.UUID, *, lock: bool = False) -> Task:
-        return self._owned(session, Task, user, task_id, lock=lock)
+        task = self._owned(session, Task, user, task_id, lock=lock)
+        logs.annotate(task_id=task.id)
+        return task
 
     def _owned_series(
         self, session: Session, user: User, series_id: uuid.UUID, *, lock: bool = False
@@ -432,6 +442,8 @@ class TaskService:
             jobs = self._sync_reminders(session, task, now)
             public = self._public(session, task, series)
             self._emit(session, events.TASK_CREATED, task, {"task": _task_json(public)})
+        logs.annotate(task_id=task.id)
+        TASKS_CREATED.labels("one_off" if series is None else "recurring").inc()
         self._apply_jobs(jobs)
         if series is not None:
             self._start_workflow(series)
@@ -568,6 +580,8 @@ class TaskService:
             public = self._public(session, task)
             if newly_completed:
                 self._emit_change(session, events.TASK_COMPLETED, task, before, _task_json(public))
+        if newly_completed:
+            TASKS_COMPLETED.inc()
         self._apply_jobs(jobs)
         if task.series_id is not None:
             # Raised again on a repeated completion too: harmless (the workflow
@@ -849,11 +863,15 @@ class TaskService:
                     Task.series_id == series_id, Task.occurrence_index == step.occurrence_index
                 )
             ).one()
+            previous_completed_at: datetime | None = None
             if inserted is not None:
                 # Only the first run of the activity creates the task, so only it emits.
                 self._emit(
                     session, events.TASK_CREATED, task, {"task": self._snapshot(session, task, series)}
                 )
+                previous = session.get(Task, series.current_task_id) if series.current_task_id else None
+                if previous is not None and previous.occurrence_index == step.occurrence_index - 1:
+                    previous_completed_at = previous.completed_at
             if task.status == TaskStatus.pending:
                 # Rows only: arming their jobs is the next activity's side effect
                 # (schedule_task_reminders), so a retry here arms nothing twice.
@@ -865,9 +883,26 @@ class TaskService:
                 series.anchor_at = due_at
                 series.current_task_id = task.id
                 series.updated_at = now
-            return CreatedOccurrence(
+            created = CreatedOccurrence(
                 task_id=str(task.id), occurrence_index=step.occurrence_index, due_at=step.due_at
             )
+        if inserted is not None:
+            OCCURRENCES_CREATED.inc()
+            if previous_completed_at is not None:
+                # After the commit: the time a user waits to see the next occurrence.
+                COMPLETION_TO_NEXT.observe((self.clock() - previous_completed_at).total_seconds())
+        return created
+
+    @staticmethod
+    def series_counts() -> dict[str, int]:
+        """Live series by status, for todo_series_active."""
+        with session_scope() as session:
+            rows = session.execute(
+                select(Series.status, func.count())
+                .where(col(Series.status).in_(_LIVE))
+                .group_by(col(Series.status))
+            ).all()
+        return {str(status): count for status, count in rows}
 
     def finish_series(self, finished: FinishedSeries) -> None:
         now = self.clock()

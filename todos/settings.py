@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     env: Literal["dev", "test", "production"] = "production"
     role: Literal["api", "audit"] = "api"
 
+    # Log lines: "json" (one object per line, for log collectors) or "text"
+    # (for a terminal); "auto" is text with TODO_ENV=dev and JSON otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     database_url: str = DEV_DATABASE_URL
     db_pool_size: int = 10
     db_max_overflow: int = 20
@@ -160,6 +165,12 @@ class Settings(BaseSettings):
                 "value as the sidecar's APP_API_TOKEN, or TODO_ENV=dev for local use."
             )
         return self
+
+    @property
+    def effective_log_format(self) -> Literal["json", "text"]:
+        if self.log_format == "auto":
+            return "text" if self.env == "dev" else "json"
+        return self.log_format
 
     @property
     def min_recurrence_interval(self) -> timedelta:

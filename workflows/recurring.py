@@ -14,12 +14,14 @@ import dataclasses
 import json
 import logging
 from collections.abc import Generator
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError, when_any
 
 from todos import recurrence
+from todos.metrics import NEXT_OCCURRENCE
 from todos.models import rfc3339
 from todos.orchestration import (
     CREATE_NEXT_OCCURRENCE,
@@ -117,13 +119,15 @@ def recurring_task_workflow(
         basis=state.basis,  # type: ignore[arg-type]
     )
     completed_at = datetime.fromisoformat(progress.completed_at) if progress.completed_at else None
-    following = recurrence.next_occurrence(
-        rule,
-        current_due=datetime.fromisoformat(state.anchor),
-        current_index=state.rule_index,
-        now=_now(ctx),
-        completed_at=completed_at,
-    )
+    # Timed on the first run only (a replay computes it again, and would count twice).
+    with nullcontext() if ctx.is_replaying else NEXT_OCCURRENCE.time():
+        following = recurrence.next_occurrence(
+            rule,
+            current_due=datetime.fromisoformat(state.anchor),
+            current_index=state.rule_index,
+            now=_now(ctx),
+            completed_at=completed_at,
+        )
     try:
         if following is None:
             yield ctx.call_activity(

@@ -29,7 +29,9 @@ FAST_TIMERS = {
 
 
 @contextmanager
-def running_stack(name: str, profile: str = "default", **app_env: str) -> Iterator[Stack]:
+def running_stack(
+    name: str, profile: str = "default", *, tracing: bool = False, **app_env: str
+) -> Iterator[Stack]:
     """A stack on free ports in a fresh directory of its own, removed after.
 
     Not under pytest's basetemp: pytest makes that 0700 again at every session
@@ -39,7 +41,11 @@ def running_stack(name: str, profile: str = "default", **app_env: str) -> Iterat
     run_dir.chmod(0o755)
     stack = Stack(
         StackConfig(
-            profile=profile, ports=StackPorts.random(), run_dir=run_dir, app_env={**FAST_TIMERS, **app_env}
+            profile=profile,
+            ports=StackPorts.random(),
+            run_dir=run_dir,
+            app_env={**FAST_TIMERS, **app_env},
+            tracing=tracing,
         )
     )
     try:

@@ -140,6 +140,10 @@ seccompProfile:
       key: token
 - name: TODO_PUBSUB_NAME
   value: {{ .Values.dapr.pubsub.name | quote }}
+- name: TODO_LOG_FORMAT
+  value: {{ .Values.logging.format | quote }}
+- name: TODO_LOG_LEVEL
+  value: {{ .Values.logging.level | quote }}
 {{- end -}}
 
 {{/* checkov findings skipped on purpose, each with its reason, as checkov reads them:

@@ -1,0 +1,131 @@
+"""The chart configures the app it deploys: every TODO_* variable it sets is a
+real setting (a misspelt one is silently ignored by pydantic-settings), its
+Dapr subscriptions are the local stack's (components/common), and their routes
+exist in the audit app. Plus the optional monitoring resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from starlette.routing import Match
+
+from devstack.chart_check import ENVIRONMENTS
+from devstack.paths import COMPONENTS_DIR
+from tests.chart.conftest import Chart, Doc, find, one
+from tests.monitoring import ALERTS_FILE, DASHBOARD_NAMES, dashboards
+from todos.settings import Settings
+
+ENVS = list(ENVIRONMENTS)
+
+
+def containers(doc: Doc) -> list[dict[str, Any]]:
+    spec = doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def subscriptions(docs: list[Doc]) -> set[tuple[Any, ...]]:
+    """What a subscription does, without its name and scopes (app-ids are values)."""
+    out = set()
+    for doc in docs:
+        if doc["kind"] != "Subscription":
+            continue
+        spec = doc["spec"]
+        bulk = spec.get("bulkSubscribe", {})
+        out.add(
+            (
+                spec["pubsubname"],
+                spec["topic"],
+                spec["routes"]["default"],
+                spec.get("deadLetterTopic"),
+                bulk.get("enabled", False),
+                bulk.get("maxMessagesCount"),
+                bulk.get("maxAwaitDurationMs"),
+                spec.get("metadata", {}).get("rawPayload"),
+                tuple(doc.get("scopes", [])),
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_todo_variable_the_chart_sets_is_a_setting(chart: Chart, env: str) -> None:
+    docs = chart.render(env, {"smtp": {"username": "mailer"}, "extraEnv": []})
+    fields = set(Settings.model_fields)
+    seen = set()
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "Job", "Pod"):
+            continue
+        for container in containers(doc):
+            for variable in container.get("env", []):
+                name = variable["name"]
+                if name.startswith("TODO_"):
+                    seen.add(name)
+                    assert name.removeprefix("TODO_").lower() in fields, (
+                        f"{doc['kind']}/{doc['metadata']['name']} sets {name}, which todos.settings.Settings "
+                        "does not read"
+                    )
+    assert {"TODO_SMTP_SECURITY", "TODO_OUTBOX_POLL_SECONDS", "TODO_LOG_FORMAT", "TODO_SMTP_USERNAME"} <= seen
+
+
+def test_smtp_security_values_are_the_settings_choices(chart: Chart) -> None:
+    for security in ("starttls", "tls", "none"):
+        docs = chart.render("default", {"smtp": {"security": security}})
+        api = one(docs, "Deployment", "todo-todo-workflows-api")
+        env = {e["name"]: e.get("value") for e in containers(api)[0]["env"]}
+        assert Settings(env="dev", smtp_security=env["TODO_SMTP_SECURITY"]).smtp_security == security
+    assert "security" in chart.refuse("default", {"smtp": {"security": "ssl"}})
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_subscriptions_match_the_local_components_and_the_app_routes(chart: Chart, env: str) -> None:
+    from api.app import create_app
+
+    local = [
+        doc
+        for doc in yaml.safe_load_all((COMPONENTS_DIR / "common" / "subscriptions.yaml").read_text())
+        if doc
+    ]
+    rendered = find(chart.render(env), "Subscription")
+    assert subscriptions(rendered) == subscriptions(local)
+
+    audit = create_app(Settings(env="dev", role="audit"), background=False)
+    for doc in rendered:
+        path = doc["spec"]["routes"]["default"]
+        scope = {"type": "http", "path": path, "method": "POST"}
+        matched = [route for route in audit.router.routes if route.matches(scope)[0] == Match.FULL]
+        assert matched, (
+            f"Subscription {doc['metadata']['name']} delivers to {path}: no such route in the audit app"
+        )
+
+
+def test_monitoring_resources_are_off_by_default(chart: Chart) -> None:
+    docs = chart.render("default")
+    assert not find(docs, "PodMonitor") and not find(docs, "PrometheusRule")
+    assert not [d for d in find(docs, "ConfigMap") if "grafana_dashboard" in d["metadata"]["labels"]]
+
+
+def test_monitoring_renders_the_rules_file_and_every_dashboard(chart: Chart) -> None:
+    docs = chart.render("monitoring", {"monitoring": {"dashboards": {"namespace": "grafana"}}})
+    rule = one(docs, "PrometheusRule", "todo-todo-workflows")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["spec"] == yaml.safe_load(ALERTS_FILE.read_text())
+
+    maps = {d["metadata"]["name"]: d for d in find(docs, "ConfigMap")}
+    for name in DASHBOARD_NAMES:
+        config_map = maps[f"todo-todo-workflows-dashboard-{name}"]
+        assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert config_map["metadata"]["namespace"] == "grafana"
+        assert yaml.safe_load(config_map["data"][f"{name}.json"]) == dashboards()[name]
+
+    monitor = one(docs, "PodMonitor", "todo-todo-workflows")
+    endpoints = {e["port"]: e for e in monitor["spec"]["podMetricsEndpoints"]}
+    assert set(endpoints) == {"http", "dapr-metrics"}
+    assert endpoints["http"]["relabelings"][0]["targetLabel"] == "app_id"
+    # The pods it selects expose both ports under those names (daprd's is named by the injector).
+    for role in ("api", "audit"):
+        deployment = one(docs, "Deployment", f"todo-todo-workflows-{role}")
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert [p["name"] for p in containers(deployment)[0]["ports"]] == ["http"]
