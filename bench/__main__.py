@@ -64,6 +64,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"series the scale benchmark creates (default {scale.DEFAULT_SERIES:,})",
     )
     parser.add_argument(
+        "--scale-minutes",
+        type=float,
+        metavar="M",
+        help="scale stops creating series after M minutes; its figures name the count reached",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=REPO_ROOT / "bench" / "results",
@@ -104,10 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         else ("full" if full else f"partial: {' '.join(names)}"),
         "machine": machine(),
         "load_start": loadavg(),
-        "options": {"quick": args.quick, "series": args.series},
+        "options": {"quick": args.quick, "series": args.series, "scale_minutes": args.scale_minutes},
         "benchmarks": {},
     }
-    ctx = Context(stacks=Stacks(keep=args.keep), quick=args.quick, series=args.series)
+    ctx = Context(
+        stacks=Stacks(keep=args.keep), quick=args.quick, series=args.series, scale_minutes=args.scale_minutes
+    )
     failed = []
     try:
         for position, name in enumerate(names, 1):

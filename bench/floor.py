@@ -34,6 +34,7 @@ NAME = "floor"
 PROFILE = "default"
 APP_ID = "bench-floor"
 GOAL_RATIO = 0.5
+START_CLIENTS = 16  # as many as scale creates series with
 
 
 def _resources(stack: Stack) -> Path:
@@ -122,10 +123,10 @@ def run(ctx: Context) -> Outcome:
     client = DaprWorkflowClient(host="127.0.0.1", port=str(grpc_port), logger_options=sdk_logger_options())
     prefix = f"floor-{uuid.uuid4().hex[:6]}"
     instances = [f"{prefix}-{i}" for i in range(count + burst)]
-    closed_loop(
+    start_seconds = closed_loop(
         "starting floor workflows",
         len(instances),
-        16,
+        START_CLIENTS,
         lambda i: client.schedule_new_workflow(WORKFLOW, input=0, instance_id=instances[i]),
     )
     _wait_running(client, instances, timeout=600)
@@ -147,7 +148,16 @@ def run(ctx: Context) -> Outcome:
         lambda: measured(stack),
     )
     client.close()  # type: ignore[no-untyped-call]
-    figures = step.figures(NAME, result, None)
+    figures = [
+        *step.figures(NAME, result, None),
+        Figure(
+            "floor workflows started per s",
+            len(instances) / start_seconds,
+            "/s",
+            {"workflows": len(instances), "clients": START_CLIENTS, "load": "closed loop"},
+            note="the engine's own ceiling for series creation (scale)",
+        ),
+    ]
     ours = ctx.results.get(step.NAME)
     if ours is None:
         note = "run together with `step` for the ratios"

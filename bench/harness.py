@@ -250,6 +250,7 @@ class Context:
     stacks: Stacks
     quick: bool
     series: int | None
+    scale_minutes: float | None = None
     results: dict[str, Outcome] = field(default_factory=dict)
 
 
@@ -364,20 +365,26 @@ def http_send(
     return send
 
 
-def create_series(stack: Stack, count: int, user: str, label: str, workers: int = 16) -> list[dict[str, Any]]:
-    """`count` daily series (occurrence #1 due tomorrow), created as fast as
-    `workers` concurrent clients go."""
+def create_series(
+    stack: Stack, count: int, user: str, label: str, workers: int = 16, budget_s: float | None = None
+) -> list[dict[str, Any]]:
+    """Up to `count` daily series (occurrence #1 due tomorrow), created as fast
+    as `workers` concurrent clients go; with `budget_s`, no new one is started
+    after that many seconds, and only those created are returned."""
     headers = headers_for(user)
     created: list[dict[str, Any]] = [{} for _ in range(count)]
+    deadline = time.monotonic() + budget_s if budget_s is not None else float("inf")
     with httpx.Client(base_url=stack.app_url, timeout=120) as client:
 
         def one(index: int) -> None:
+            if time.monotonic() > deadline:
+                return
             response = client.post("/v1/tasks", json=recurring_body(f"bench {index}"), headers=headers)
             response.raise_for_status()
             created[index] = response.json()
 
         closed_loop(label, count, workers, one)
-    return created
+    return [task for task in created if task]
 
 
 def wait_workflows_started(database_url: str, series_ids: Sequence[str], timeout: float) -> None:

@@ -1,6 +1,7 @@
 """scale: many active recurring series on one app and one sidecar.
 
-Creates N daily series (default 100,000; `--series N`) as fast as 16
+Creates N daily series (default 100,000; `--series N`; `--scale-minutes M`
+stops creating after M minutes and reports the count reached) as fast as 16
 concurrent clients go, each with its workflow started and waiting, and
 reports the creation rate, the resident memory of the stack's processes and
 the database sizes afterwards; then completes a random 1,000 of them at
@@ -57,14 +58,15 @@ def database_sizes(database_url: str) -> dict[str, int]:
 def run(ctx: Context) -> Outcome:
     stack = ctx.stacks.get(PROFILE)
     count = ctx.series or (50 if ctx.quick else DEFAULT_SERIES)
-    completions = min(count, 10 if ctx.quick else 1000)
     user = bench_user("scale")
     rss_before = rss_bytes(stack_roots(stack))
     with measured(stack) as facts:
         started = time.monotonic()
-        tasks = create_series(stack, count, user, f"creating {count:,} series", workers=WORKERS)
+        budget = ctx.scale_minutes * 60 if ctx.scale_minutes else None
+        tasks = create_series(stack, count, user, f"creating {count:,} series", WORKERS, budget)
         elapsed = time.monotonic() - started
-    chosen = random.sample(tasks, completions)
+    count = len(tasks)  # fewer when the time budget ran out first
+    chosen = random.sample(tasks, min(count, 10 if ctx.quick else 1000))
     wait_workflows_started(stack.database_url, [t["series_id"] for t in chosen], timeout=1800)
     rss = rss_bytes(stack_roots(stack))
     sizes = database_sizes(stack.database_url)
@@ -73,6 +75,7 @@ def run(ctx: Context) -> Outcome:
         "clients": WORKERS,
         "seconds": round(elapsed, 1),
         "load": "closed loop",
+        **({"budget_min": ctx.scale_minutes} if ctx.scale_minutes else {}),
     }
     memory_conditions = {"series": count, "note": "resident set after creating, process and its children"}
     app_and_sidecar = rss["app-api"] + rss["daprd-api"]
