@@ -172,7 +172,9 @@ def run(ctx: Context) -> Outcome:
     ).fetchone()
     conn.close()
     assert window is not None and lag is not None
-    (p50, p95, p99), lag_max, rows, distinct = lag
+    # PostgreSQL answers numeric (Decimal); the figures are floats.
+    (p50, p95, p99), lag_max = (float(v) for v in lag[0]), float(lag[1])
+    rows, distinct = lag[2], lag[3]
     on_kafka, on_kafka_distinct = kafka_copies(stack, prefix)
     conditions = {
         "rate_per_s": rate,

@@ -22,7 +22,7 @@ import httpx
 
 from bench import step
 from bench.floor_app import WORKFLOW
-from bench.harness import Context, Figure, Goal, Outcome, closed_loop, measured
+from bench.harness import Context, Figure, Goal, Outcome, closed_loop, measured, wait_engine_idle
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT
 from devstack.ports import SidecarPorts, free_port
 from devstack.process import ManagedProcess
@@ -94,7 +94,6 @@ def _wait_running(client: Any, instances: Sequence[str], timeout: float) -> None
                 raise SystemExit(f"{len(pending)} floor workflows not running after {timeout:.0f}s")
             if pending:
                 time.sleep(0.5)
-    time.sleep(2)
 
 
 def _marks(url: str) -> dict[str, float]:
@@ -130,6 +129,7 @@ def run(ctx: Context) -> Outcome:
         lambda i: client.schedule_new_workflow(WORKFLOW, input=0, instance_id=instances[i]),
     )
     _wait_running(client, instances, timeout=600)
+    wait_engine_idle(stack, timeout=600)
 
     def send(instance: str) -> tuple[bool, str]:
         try:

@@ -14,15 +14,18 @@ END = "<!-- bench:end -->"
 
 
 def _bytes(value: float) -> str:
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+    if value >= 1024**3:
+        return f"{value / 1024**3:,.2f} GiB"  # 1.04 must not read as the 1.0 goal
+    for unit, size in (("MiB", 1024**2), ("KiB", 1024)):
         if value >= size:
             return f"{value / size:,.1f} {unit}"
     return f"{value:,.0f} B"
 
 
 def value_text(value: float | None, unit: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or math.isnan(float(value)):
         return "–"
+    value = float(value)
     if unit == "s":
         return f"{value * 1000:,.0f} ms" if abs(value) < 10 else f"{value:,.1f} s"
     if unit == "/s":

@@ -32,6 +32,7 @@ from bench.harness import (
     measured,
     next_task_times,
     open_loop,
+    wait_engine_idle,
     wait_workflows_started,
 )
 
@@ -122,6 +123,7 @@ def run(ctx: Context) -> Outcome:
     tasks = create_series(stack, count + burst, user, "creating series")
     series_of = {t["series_id"]: t["id"] for t in tasks}
     wait_workflows_started(stack.database_url, list(series_of), timeout=600)
+    wait_engine_idle(stack, timeout=600)
     headers = headers_for(user)
     with httpx.Client(base_url=stack.app_url, timeout=120) as client:
         complete = http_send(
