@@ -237,7 +237,8 @@ class Stack:
 
     # ---- pieces ----------------------------------------------------------
 
-    def _launch(self, process: ManagedProcess, timeout: float = 60) -> ManagedProcess:
+    def launch(self, process: ManagedProcess, timeout: float = 60) -> ManagedProcess:
+        """Start a process as part of the stack (stopped with it) and wait until it is ready."""
         self.processes[process.name] = process
         started = time.monotonic()
         process.start()
@@ -250,7 +251,7 @@ class Stack:
             self._database_url = self.config.database_url
             progress.say(f"    using  DATABASE_URL ({self._redacted(self._database_url)})")
         else:
-            self._launch(
+            self.launch(
                 postgres.process(
                     self.run_dir / "postgres", self.ports.postgres, self.logs_dir / "postgres.log"
                 )
@@ -288,7 +289,7 @@ class Stack:
         progress.say("    ready  migrations       alembic upgrade head")
 
     def _start_kafka(self) -> None:
-        self._launch(
+        self.launch(
             kafka.process(
                 self.run_dir / "kafka",
                 self.ports.kafka,
@@ -301,7 +302,7 @@ class Stack:
 
     def _start_sink(self, name: str, port: int, args: list[str], describe: str) -> None:
         """A local stand-in service (devstack.<name>_sink) on loopback."""
-        self._launch(
+        self.launch(
             ManagedProcess(
                 name,
                 [sys.executable, "-m", f"devstack.{name}_sink", "--port", str(port), *args],
@@ -400,59 +401,59 @@ class Stack:
         env.pop("DAPR_API_TOKEN", None)
         return env
 
-    def _start_role(self, role: Role) -> None:
-        ports = self.ports
-        sidecar = role.sidecar(ports)
-        app_port = role.app_port(ports)
-        name = f"daprd-{role.name}"
-        daprd = ManagedProcess(
+    def daprd_process(
+        self,
+        name: str,
+        app_id: str,
+        sidecar: SidecarPorts,
+        app_port: int,
+        resources: tuple[Path, ...],
+        *,
+        app_health_check: bool = True,
+    ) -> ManagedProcess:
+        """A sidecar on this stack's placement, scheduler and log level; the
+        benchmarks' engine-floor app gets one of its own this way."""
+        health = (
+            ("--enable-app-health-check", "--app-health-check-path", "/healthz") if app_health_check else ()
+        )
+        return ManagedProcess(
             name,
             [
                 self._binary("daprd"),
-                "--app-id",
-                role.app_id,
-                "--app-port",
-                str(app_port),
-                "--app-protocol",
-                "http",
-                "--dapr-http-port",
-                str(sidecar.http),
-                "--dapr-grpc-port",
-                str(sidecar.grpc),
-                "--dapr-internal-grpc-port",
-                str(sidecar.internal_grpc),
-                "--dapr-public-port",
-                str(sidecar.public),
-                "--dapr-listen-addresses",
-                "127.0.0.1",
-                "--metrics-port",
-                str(sidecar.metrics),
-                "--metrics-listen-address",
-                "127.0.0.1",
-                "--placement-host-address",
-                f"127.0.0.1:{ports.placement}",
-                "--scheduler-host-address",
-                f"127.0.0.1:{ports.scheduler}",
-                "--resources-path",
-                str(COMPONENTS_DIR / "common"),
-                "--resources-path",
-                str(COMPONENTS_DIR / self.config.profile),
-                "--config",
-                str(self.dapr_config()),
-                "--enable-app-health-check",
-                "--app-health-check-path",
-                "/healthz",
-                "--log-level",
-                self.config.log_level,
+                *("--app-id", app_id),
+                *("--app-port", str(app_port), "--app-protocol", "http"),
+                *("--dapr-http-port", str(sidecar.http), "--dapr-grpc-port", str(sidecar.grpc)),
+                *("--dapr-internal-grpc-port", str(sidecar.internal_grpc)),
+                *("--dapr-public-port", str(sidecar.public)),
+                *("--dapr-listen-addresses", "127.0.0.1"),
+                *("--metrics-port", str(sidecar.metrics), "--metrics-listen-address", "127.0.0.1"),
+                *("--placement-host-address", f"127.0.0.1:{self.ports.placement}"),
+                *("--scheduler-host-address", f"127.0.0.1:{self.ports.scheduler}"),
+                *(arg for path in resources for arg in ("--resources-path", str(path))),
+                *("--config", str(self.dapr_config())),
+                *health,
+                *("--log-level", self.config.log_level),
             ],
             env=self.sidecar_env(),
             cwd=self.run_dir,
             log_path=self.logs_dir / f"{name}.log",
             # The API servers answer before the app is up; the app needs them to start.
             ready=lambda: _http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz/outbound"),
-            describe=f"app-id {role.app_id}, http 127.0.0.1:{sidecar.http}, grpc {sidecar.grpc}",
+            describe=f"app-id {app_id}, http 127.0.0.1:{sidecar.http}, grpc {sidecar.grpc}",
         )
-        self._launch(daprd)
+
+    def _start_role(self, role: Role) -> None:
+        sidecar = role.sidecar(self.ports)
+        app_port = role.app_port(self.ports)
+        name = f"daprd-{role.name}"
+        daprd = self.daprd_process(
+            name,
+            role.app_id,
+            sidecar,
+            app_port,
+            (COMPONENTS_DIR / "common", COMPONENTS_DIR / self.config.profile),
+        )
+        self.launch(daprd)
         app = ManagedProcess(
             f"app-{role.name}",
             [
@@ -470,7 +471,7 @@ class Stack:
             ready=lambda: _http_ok(f"http://127.0.0.1:{app_port}/healthz"),
             describe=f"http://127.0.0.1:{app_port}",
         )
-        self._launch(app)
+        self.launch(app)
         self._wait_sidecar_complete(name)
 
     def _wait_sidecar_complete(self, name: str, timeout: float = 60) -> None:

@@ -1,0 +1,2 @@
+"""The benchmark suite (`python -m bench`, `./task bench`); speed is measured
+here, never asserted in tests."""

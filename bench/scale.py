@@ -1,0 +1,127 @@
+"""scale: many active recurring series on one app and one sidecar.
+
+Creates N daily series (default 100,000; `--series N`; `--scale-minutes M`
+stops creating after M minutes and reports the count reached) as fast as 16
+concurrent clients go, each with its workflow started and waiting, and
+reports the creation rate, the resident memory of the stack's processes and
+the database sizes afterwards; then completes a random 1,000 of them at
+20/s and reports their step latency, as bench/step.py measures it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench import step
+from bench.harness import (
+    Context,
+    Figure,
+    Goal,
+    Outcome,
+    bench_user,
+    create_series,
+    headers_for,
+    http_send,
+    latency_figures,
+    measured,
+    next_task_times,
+    rss_bytes,
+    stack_roots,
+    wait_engine_idle,
+    wait_workflows_started,
+)
+from devstack.stack import STATE_DATABASE
+
+NAME = "scale"
+PROFILE = "default"
+DEFAULT_SERIES = 100_000
+GOAL_RATE = 200.0
+GOAL_RSS = 1024**3
+WORKERS = 16
+STEP_RATE = 20.0
+
+
+def database_sizes(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT datname, pg_database_size(datname) FROM pg_database WHERE datname = current_database() "
+            "OR datname = %s",
+            (STATE_DATABASE,),
+        ).fetchall()
+    return {name: int(size) for name, size in rows}
+
+
+def run(ctx: Context) -> Outcome:
+    stack = ctx.stacks.get(PROFILE)
+    count = ctx.series or (50 if ctx.quick else DEFAULT_SERIES)
+    user = bench_user("scale")
+    rss_before = rss_bytes(stack_roots(stack))
+    with measured(stack) as facts:
+        started = time.monotonic()
+        budget = ctx.scale_minutes * 60 if ctx.scale_minutes else None
+        tasks = create_series(stack, count, user, f"creating {count:,} series", WORKERS, budget)
+        elapsed = time.monotonic() - started
+    count = len(tasks)  # fewer when the time budget ran out first
+    chosen = random.sample(tasks, min(count, 10 if ctx.quick else 1000))
+    wait_workflows_started(stack.database_url, [t["series_id"] for t in chosen], timeout=1800)
+    backlog_s = wait_engine_idle(stack, timeout=3600)
+    rss = rss_bytes(stack_roots(stack))
+    sizes = database_sizes(stack.database_url)
+    create_conditions = {
+        "series": count,
+        "clients": WORKERS,
+        "seconds": round(elapsed, 1),
+        "load": "closed loop",
+        "engine_backlog_after_s": round(backlog_s, 1),
+        **({"budget_min": ctx.scale_minutes} if ctx.scale_minutes else {}),
+    }
+    memory_conditions = {
+        "series": count,
+        "measured": "resident set, process and children, once the engine was idle",
+    }
+    app_and_sidecar = rss["app-api"] + rss["daprd-api"]
+
+    series_of = {t["series_id"]: t["id"] for t in chosen}
+    with httpx.Client(base_url=stack.app_url, timeout=120) as client:
+        complete = http_send(
+            client, "POST", lambda s: f"/v1/tasks/{series_of[s]}/complete", 200, headers=headers_for(user)
+        )
+        result = step.measure_steps(
+            "scale step",
+            list(series_of),
+            [],
+            STEP_RATE,
+            complete,
+            lambda keys: next_task_times(stack.database_url, keys, timeout=300),
+            lambda: measured(stack),
+        )
+    step_conditions = {**result.conditions, "active_series": count}
+    figures = [
+        Figure("series created per s", count / elapsed, "/s", create_conditions, Goal(">=", GOAL_RATE)),
+        Figure(
+            "series running per s",
+            count / (elapsed + backlog_s),
+            "/s",
+            create_conditions,
+            Goal(">=", GOAL_RATE),
+            note="until the engine had run every new workflow's first generation",
+        ),
+        Figure("RSS app + daprd", app_and_sidecar, "bytes", memory_conditions, Goal("<=", GOAL_RSS)),
+        Figure("RSS app", rss["app-api"], "bytes", memory_conditions),
+        Figure("RSS daprd", rss["daprd-api"], "bytes", memory_conditions),
+        Figure("RSS scheduler", rss["scheduler"], "bytes", memory_conditions),
+        Figure("RSS PostgreSQL (all backends)", rss.get("postgres", 0), "bytes", memory_conditions),
+        *(
+            Figure(f"DB size {name}", size, "bytes", memory_conditions)
+            for name, size in sorted(sizes.items())
+        ),
+        *latency_figures("scale step", result.latencies, step_conditions, step.GOAL_P95_S),
+        Figure("scale step: steps missing", result.missing, "count", step_conditions, Goal("==", 0)),
+    ]
+    details: dict[str, Any] = {"rss_before": rss_before, "rss_after": rss, "cpu_creating": facts}
+    return Outcome(figures, details)
