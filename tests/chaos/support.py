@@ -56,6 +56,12 @@ def query(stack: Stack, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
+def execute(stack: Stack, sql: str, *params: Any) -> int:
+    """A statement without results; returns the rows it touched."""
+    with psycopg.connect(stack.database_url, autocommit=True, connect_timeout=5) as conn:
+        return conn.execute(sql, params).rowcount  # type: ignore[arg-type]
+
+
 def create_series(stack: Stack, user: str, count: int) -> list[dict[str, Any]]:
     """`count` daily series due tomorrow (so no timer wakes them during the
     test), each with its workflow started."""
@@ -217,14 +223,16 @@ def one_step_each(stack: Stack, series_ids: list[str], timeout: float) -> dict[s
         )
     ]
     counts = step_counts(stack, series_ids)
-    return {
+    result: dict[str, Any] = {
         "series": len(rows),
         "next_tasks": counts["next_tasks"],
         "missing": n - counts["next_tasks"],
         "extra": counts["beyond"],
         "inconsistent": len(inconsistent),
-        "first_inconsistent": str(inconsistent[0]) if inconsistent else "",
     }
+    if inconsistent:
+        result["first_inconsistent"] = str(inconsistent[0])
+    return result
 
 
 def workflows_at_occurrence(stack: Stack, series_ids: list[str], index: int, timeout: float) -> int:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.chaos.support import Scale, create_series, new_user, one_step_each, query
+from tests.chaos.support import Scale, create_series, execute, new_user, one_step_each
 from tests.helpers import auth
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(1200)]
@@ -67,11 +67,12 @@ def test_ten_concurrent_task_completed_events_make_one_next_task(
     right after the commit), then the event arrives ten times at once."""
     user = new_user("event-x10")
     tasks = create_series(chaos_stack, user, series_count(scale))
-    query(
+    completed = execute(
         chaos_stack,
         "UPDATE tasks SET status = 'completed', completed_at = now(), updated_at = now() WHERE id = ANY(%s)",
         [uuid.UUID(t["id"]) for t in tasks],
     )
+    assert completed == len(tasks)
     answers: Counter[int] = Counter()
     with httpx.Client(base_url=chaos_stack.dapr_http_url, timeout=60) as dapr:
 
