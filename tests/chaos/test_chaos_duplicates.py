@@ -40,24 +40,38 @@ def series_count(scale: Scale) -> int:
     return max(1, scale.completions // TIMES)
 
 
+def each_ten_times_at_once(
+    stack: Stack,
+    scale: Scale,
+    ledger: Callable[[dict[str, object]], None],
+    tasks: list[dict[str, Any]],
+    base_url: str,
+    call: Callable[[httpx.Client, dict[str, Any]], int],
+    accepted: int,
+) -> None:
+    """`call` TIMES at once per task (its answer must be `accepted`), then
+    exactly one step per series."""
+    answers: Counter[int] = Counter()
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for task in tasks:
+            answers += at_once([lambda task=task: call(client, task)] * TIMES)
+    steps = one_step_each(stack, [t["series_id"] for t in tasks], timeout=scale.recovery_timeout)
+    ledger({"series": len(tasks), "times_each": TIMES, "answers": dict(answers), **steps})
+
+    assert answers == Counter({accepted: TIMES * len(tasks)})
+    assert steps["next_tasks"] == len(tasks) and steps["extra"] == 0 and steps["inconsistent"] == 0, steps
+
+
 def test_ten_concurrent_completions_of_one_task_make_one_next_task(
     chaos_stack: Stack, scale: Scale, ledger: Callable[[dict[str, object]], None]
 ) -> None:
     user = new_user("complete-x10")
     tasks = create_series(chaos_stack, user, series_count(scale))
-    answers: Counter[int] = Counter()
-    with httpx.Client(base_url=chaos_stack.app_url, timeout=60) as client:
 
-        def complete(task: dict[str, Any]) -> Callable[[], int]:
-            return lambda: client.post(f"/v1/tasks/{task['id']}/complete", headers=auth(user)).status_code
+    def complete(client: httpx.Client, task: dict[str, Any]) -> int:
+        return client.post(f"/v1/tasks/{task['id']}/complete", headers=auth(user)).status_code
 
-        for task in tasks:
-            answers += at_once([complete(task)] * TIMES)
-    steps = one_step_each(chaos_stack, [t["series_id"] for t in tasks], timeout=scale.recovery_timeout)
-    ledger({"series": len(tasks), "requests_each": TIMES, "answers": dict(answers), **steps})
-
-    assert answers == Counter({200: TIMES * len(tasks)})
-    assert steps["next_tasks"] == len(tasks) and steps["extra"] == 0 and steps["inconsistent"] == 0, steps
+    each_ten_times_at_once(chaos_stack, scale, ledger, tasks, chaos_stack.app_url, complete, 200)
 
 
 def test_ten_concurrent_task_completed_events_make_one_next_task(
@@ -73,17 +87,9 @@ def test_ten_concurrent_task_completed_events_make_one_next_task(
         [uuid.UUID(t["id"]) for t in tasks],
     )
     assert completed == len(tasks)
-    answers: Counter[int] = Counter()
-    with httpx.Client(base_url=chaos_stack.dapr_http_url, timeout=60) as dapr:
 
-        def raise_event(task: dict[str, Any]) -> Callable[[], int]:
-            url = f"/v1.0/workflows/dapr/series-{task['series_id']}/raiseEvent/task_completed"
-            return lambda: dapr.post(url, json={"task_id": task["id"], "occurrence_index": 1}).status_code
+    def raise_event(dapr: httpx.Client, task: dict[str, Any]) -> int:
+        url = f"/v1.0/workflows/dapr/series-{task['series_id']}/raiseEvent/task_completed"
+        return dapr.post(url, json={"task_id": task["id"], "occurrence_index": 1}).status_code
 
-        for task in tasks:
-            answers += at_once([raise_event(task)] * TIMES)
-    steps = one_step_each(chaos_stack, [t["series_id"] for t in tasks], timeout=scale.recovery_timeout)
-    ledger({"series": len(tasks), "events_each": TIMES, "answers": dict(answers), **steps})
-
-    assert answers == Counter({202: TIMES * len(tasks)})
-    assert steps["next_tasks"] == len(tasks) and steps["extra"] == 0 and steps["inconsistent"] == 0, steps
+    each_ten_times_at_once(chaos_stack, scale, ledger, tasks, chaos_stack.dapr_http_url, raise_event, 202)
