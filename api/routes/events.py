@@ -1,5 +1,5 @@
 """Dapr subscription endpoints of the audit role (declared in
-components/common/subscriptions.yaml). Only daprd calls them."""
+components/<profile>/subscriptions.yaml). Only daprd calls them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The chart configures the app it deploys: every TODO_* variable it sets is a
 real setting (a misspelt one is silently ignored by pydantic-settings), its
-Dapr subscriptions are the local stack's (components/common), and their routes
+Dapr subscriptions are the local Kafka profile's (components/common for the
+dead letters, components/kafka for the topics), and their routes
 exist in the audit app. Plus the optional monitoring resources."""
 
 from __future__ import annotations
@@ -82,9 +83,11 @@ def test_smtp_security_values_are_the_settings_choices(chart: Chart) -> None:
 def test_subscriptions_match_the_local_components_and_the_app_routes(chart: Chart, env: str) -> None:
     from api.app import create_app
 
+    # The chart always deploys Kafka: compare with the local kafka profile.
     local = [
         doc
-        for doc in yaml.safe_load_all((COMPONENTS_DIR / "common" / "subscriptions.yaml").read_text())
+        for directory in ("common", "kafka")
+        for doc in yaml.safe_load_all((COMPONENTS_DIR / directory / "subscriptions.yaml").read_text())
         if doc
     ]
     rendered = find(chart.render(env), "Subscription")

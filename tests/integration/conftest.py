@@ -4,7 +4,6 @@ same runner as `./task up`), on free ports in a temporary run directory."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -24,17 +23,3 @@ def stack() -> Iterator[Stack]:
 def client(stack: Stack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.app_url, timeout=30) as http:
         yield http
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """On a failure, attach the tail of every stack process's log to the report."""
-    from devstack.process import tail
-
-    report = yield
-    if report.failed:
-        for name, running in getattr(item, "funcargs", {}).items():
-            if isinstance(running, Stack):
-                for process in running.processes.values():
-                    report.sections.append((f"{name}: {process.name} log", tail(process.log_path, 40)))
-    return report

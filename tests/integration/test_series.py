@@ -233,27 +233,6 @@ def test_completion_basis_counts_from_the_completion(client: httpx.Client) -> No
     assert local(nxt["due_at"]).hour == 9
 
 
-def test_double_completion_and_repeated_events_create_one_next_task(
-    client: httpx.Client, stack: Stack
-) -> None:
-    user = new_user()
-    task = create_recurring(client, user, "daily", tomorrow_at(9))
-    sid = task["series_id"]
-    for _ in range(3):
-        complete(client, user, task["id"])
-    # The same event raised straight at the workflow, as a redelivery would.
-    from dapr.ext.workflow import DaprWorkflowClient
-
-    wf = DaprWorkflowClient(host="127.0.0.1", port=str(stack.ports.app_sidecar.grpc))
-    for _ in range(3):
-        wf.raise_workflow_event(f"series-{sid}", "task_completed", data={"task_id": task["id"]})
-    occurrence(client, user, sid, 2)
-    import time
-
-    time.sleep(5)  # room for any duplicate to appear
-    assert [t["occurrence_index"] for t in tasks_of(client, user, sid)] == [1, 2]
-
-
 def test_completion_without_its_event_is_reconciled(client: httpx.Client, stack: Stack) -> None:
     """The completion reaches the database but no event reaches the workflow
     (as in dapr/dapr#8277): the timer/sweeper reconciliation still advances."""

@@ -1,0 +1,322 @@
+"""Load, faults and invariants of the fault-injection suite.
+
+Every invariant is read from PostgreSQL (the source of truth), never from
+the API under test: a count that the API computed could hide what it lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+
+from devstack.smtp_sink import read_mail
+from devstack.stack import Stack
+from tests.helpers import auth
+from tests.integration.support import wait_until
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    # Recurring series whose occurrence #1 is completed around the fault.
+    completions: int
+    # How long an outage (database, broker) lasts.
+    outage_seconds: float
+    # One-off tasks whose reminder falls due around a fault.
+    reminders: int
+    # Upper bound of any wait for recovery: the machine is shared and loaded.
+    recovery_timeout: float
+
+
+SCALES = {
+    "short": Scale("short", completions=100, outage_seconds=10, reminders=10, recovery_timeout=300),
+    "long": Scale("long", completions=1000, outage_seconds=30, reminders=50, recovery_timeout=900),
+}
+
+# A completion is retried on these, as a client would: the app restarting
+# (connection refused or reset) or telling it to come back (503).
+RETRYABLE = {503}
+
+
+def new_user(scenario: str) -> str:
+    return f"chaos-{scenario}-{uuid.uuid4().hex[:6]}"
+
+
+def query(stack: Stack, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(stack.database_url, autocommit=True, connect_timeout=5) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def execute(stack: Stack, sql: str, *params: Any) -> int:
+    """A statement without results; returns the rows it touched."""
+    with psycopg.connect(stack.database_url, autocommit=True, connect_timeout=5) as conn:
+        return conn.execute(sql, params).rowcount  # type: ignore[arg-type]
+
+
+def create_series(stack: Stack, user: str, count: int) -> list[dict[str, Any]]:
+    """`count` daily series due tomorrow (so no timer wakes them during the
+    test), each with its workflow started."""
+    due = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0).isoformat()
+    body = {"title": "chaos", "due_at": due, "recurrence": {"rule": "daily", "timezone": "UTC"}}
+    headers = auth(user)
+    with httpx.Client(base_url=stack.app_url, timeout=60) as client:
+
+        def one(_: int) -> dict[str, Any]:
+            response = client.post("/v1/tasks", json=body, headers=headers)
+            assert response.status_code == 201, response.text
+            return response.json()  # type: ignore[no-any-return]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            tasks = list(pool.map(one, range(count)))
+    ids = [uuid.UUID(t["series_id"]) for t in tasks]
+    wait_until(
+        lambda: (
+            query(
+                stack,
+                "SELECT count(*) FROM series WHERE id = ANY(%s) AND workflow_started_at IS NOT NULL",
+                ids,
+            )[0][0]
+            == count
+        ),
+        timeout=300,
+        interval=0.5,
+        what=f"the workflows of {count} series to start",
+    )
+    return tasks
+
+
+@dataclass
+class Completer:
+    """Completes tasks from a pool of threads, each retried until it answers
+    200 as a client would retry: on connection errors and 503. Every answer
+    is counted; any other status is a failure the test reports."""
+
+    stack: Stack
+    user: str
+    tasks: list[dict[str, Any]]
+    # Completions per second (open loop), or None for as fast as the pool goes.
+    rate: float | None = None
+    workers: int = 16
+    timeout: float = 600
+    statuses: Counter[str] = field(default_factory=Counter)
+    unexpected: list[str] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> Completer:
+        self._thread = threading.Thread(target=self._run, name="completer", daemon=True)
+        self._thread.start()
+        return self
+
+    def join(self) -> None:
+        assert self._thread is not None
+        self._thread.join(self.timeout + 60)
+        assert not self._thread.is_alive(), "the completions did not finish"
+
+    def _count(self, status: str, text: str = "") -> None:
+        with self._lock:
+            self.statuses[status] += 1
+            if text:
+                self.unexpected.append(text)
+
+    def _complete(self, client: httpx.Client, index: int, task_id: str, started: float) -> None:
+        if self.rate:
+            delay = started + index / self.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            try:
+                response = client.post(f"/v1/tasks/{task_id}/complete", headers=auth(self.user))
+            except httpx.TransportError as error:
+                self._count(type(error).__name__)
+                time.sleep(0.5)
+                continue
+            if response.status_code == 200:
+                self._count("200")
+                return
+            if response.status_code in RETRYABLE:
+                self._count(str(response.status_code))
+                assert response.headers["content-type"] == "application/problem+json", response.text
+                time.sleep(0.5)
+                continue
+            self._count(str(response.status_code), f"{response.status_code} {response.text[:300]}")
+            return
+        self._count("gave up", f"task {task_id} not completed within {self.timeout:.0f}s")
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        with (
+            httpx.Client(base_url=self.stack.app_url, timeout=30) as client,
+            ThreadPoolExecutor(max_workers=self.workers) as pool,
+        ):
+            for future in [
+                pool.submit(self._complete, client, i, t["id"], started) for i, t in enumerate(self.tasks)
+            ]:
+                future.result()
+
+
+def step_counts(stack: Stack, series_ids: list[str]) -> dict[str, int]:
+    """Occurrence #1 completed, #2 created, and anything beyond #2."""
+    ids = [uuid.UUID(s) for s in series_ids]
+    completed, second, beyond = query(
+        stack,
+        """
+        SELECT count(*) FILTER (WHERE occurrence_index = 1 AND status = 'completed'),
+               count(*) FILTER (WHERE occurrence_index = 2),
+               count(*) FILTER (WHERE occurrence_index > 2)
+        FROM tasks WHERE series_id = ANY(%s)
+        """,
+        ids,
+    )[0]
+    return {"completed": completed, "next_tasks": second, "beyond": beyond}
+
+
+def one_step_each(stack: Stack, series_ids: list[str], timeout: float) -> dict[str, Any]:
+    """Wait until every series made its step, then check each one: tasks #1
+    (completed) and #2 (pending) only, the series' own index and current task
+    pointing at #2, and exactly one task.created event per task in the
+    outbox. Returns the counts (next_tasks, missing, extra, inconsistent)."""
+    n = len(series_ids)
+    wait_until(
+        lambda: step_counts(stack, series_ids)["next_tasks"] >= n,
+        timeout=timeout,
+        interval=1,
+        what=f"{n} next tasks",
+    )
+    # Room for a late duplicate step (a retried activity, a replay) to show.
+    time.sleep(5)
+    ids = [uuid.UUID(s) for s in series_ids]
+    rows = query(
+        stack,
+        """
+        SELECT s.id, s.occurrence_index, s.current_task_id,
+               array_agg(t.occurrence_index ORDER BY t.occurrence_index),
+               array_agg(t.status::text ORDER BY t.occurrence_index),
+               array_agg(t.id ORDER BY t.occurrence_index),
+               (SELECT count(*) FROM outbox o
+                 WHERE o.body ->> 'series_id' = s.id::text AND o.body ->> 'event_type' = 'task.created')
+        FROM series s JOIN tasks t ON t.series_id = s.id
+        WHERE s.id = ANY(%s)
+        GROUP BY s.id
+        """,
+        ids,
+    )
+    inconsistent = [
+        row
+        for row in rows
+        if not (
+            row[3] == [1, 2]
+            and row[4] == ["completed", "pending"]
+            and row[1] == 2
+            and row[2] == row[5][1]
+            and row[6] == 2
+        )
+    ]
+    counts = step_counts(stack, series_ids)
+    result: dict[str, Any] = {
+        "series": len(rows),
+        "next_tasks": counts["next_tasks"],
+        "missing": n - counts["next_tasks"],
+        "extra": counts["beyond"],
+        "inconsistent": len(inconsistent),
+    }
+    if inconsistent:
+        result["first_inconsistent"] = str(inconsistent[0])
+    return result
+
+
+def workflows_at_occurrence(stack: Stack, series_ids: list[str], index: int, timeout: float) -> int:
+    """Wait until every series' workflow runs a generation whose state says
+    occurrence `index` (custom status), as the database does; return how
+    many do."""
+    pending = set(series_ids)
+
+    def check() -> bool:
+        with httpx.Client(base_url=stack.dapr_http_url, timeout=30) as dapr:
+            for sid in list(pending):
+                response = dapr.get(f"/v1.0/workflows/dapr/series-{sid}")
+                if response.status_code != 200:
+                    continue
+                body = response.json()
+                status = body.get("properties", {}).get("dapr.workflow.custom_status", "")
+                if body.get("runtimeStatus") == "RUNNING" and f'"occurrence_index": {index}' in status:
+                    pending.discard(sid)
+        return not pending
+
+    wait_until(check, timeout=timeout, interval=2, what=f"every workflow at occurrence #{index}")
+    return len(series_ids) - len(pending)
+
+
+@dataclass(frozen=True)
+class PlannedReminder:
+    title: str
+    at: datetime
+
+
+def plan_reminders(
+    stack: Stack, user: str, count: int, first_in: float, spread: float
+) -> list[PlannedReminder]:
+    """`count` one-off tasks whose reminders fall due from `first_in` seconds
+    from now over `spread` seconds: around the fault that follows."""
+    now = datetime.now(UTC)
+    planned = []
+    with httpx.Client(base_url=stack.app_url, timeout=60) as client:
+        for i in range(count):
+            at = now + timedelta(seconds=first_in + spread * i / max(1, count - 1))
+            title = f"{user} reminder {i:03d}"
+            response = client.post(
+                "/v1/tasks",
+                json={
+                    "title": title,
+                    "due_at": (at + timedelta(hours=1)).isoformat(),
+                    "reminders": [{"at": at.isoformat()}],
+                },
+                headers=auth(user),
+            )
+            assert response.status_code == 201, response.text
+            planned.append(PlannedReminder(title, at))
+    return planned
+
+
+def reminder_mail(stack: Stack, user: str, planned: list[PlannedReminder]) -> dict[str, list[dict[str, Any]]]:
+    """The emails the SMTP sink received for each planned reminder, by title."""
+    mail = [m for m in read_mail(stack.smtp_dir) if f"{user}@example.com" in m["rcpt_tos"]]
+    found = {r.title: [m for m in mail if r.title in m["subject"]] for r in planned}
+    return {title: messages for title, messages in found.items() if messages}
+
+
+def every_reminder_once(
+    stack: Stack, user: str, planned: list[PlannedReminder], timeout: float
+) -> dict[str, int]:
+    """Wait for one email per reminder, give duplicates a moment to show,
+    and count: delivered, duplicated, early (before the reminder's time)."""
+    wait_until(
+        lambda: len(reminder_mail(stack, user, planned)) == len(planned),
+        timeout=timeout,
+        interval=1,
+        what=f"{len(planned)} reminder emails",
+    )
+    time.sleep(5)
+    mail = reminder_mail(stack, user, planned)
+    early = sum(
+        1
+        for reminder in planned
+        for message in mail.get(reminder.title, [])
+        if datetime.fromtimestamp(message["received_ts"], UTC) < reminder.at
+    )
+    return {
+        "reminders": len(planned),
+        "delivered": len(mail),
+        "duplicated": sum(len(messages) - 1 for messages in mail.values()),
+        "early": early,
+    }
