@@ -13,7 +13,7 @@ from api.observe import Observe
 from api.routes import events, history, jobs, ops, reminders, series, tasks, workflows
 from api.runtime import Background
 from todos import audit, logs
-from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway
+from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway, bound_sidecar_calls
 from todos.delivery import ReminderDelivery
 from todos.mailer import Mailer
 from todos.metrics import SERIES_ACTIVE
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     settings = settings or get_settings()
     if settings.role == "audit":
         return create_audit_app(settings, background=background)
+    bound_sidecar_calls(settings)
     gateway = DaprWorkflowGateway()
     job_gateway = DaprJobGateway(settings)
     service = TaskService(gateway, settings, jobs=job_gateway)

@@ -4,6 +4,7 @@ small protocols so the rules in todos.service do not depend on gRPC details."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +54,17 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def bound_sidecar_calls(settings: Settings) -> None:
+    """Give every unary gRPC call the Dapr SDK makes to the sidecar a deadline
+    (the SDK's own interceptor applies it), unless DAPR_API_TIMEOUT_SECONDS
+    already set one."""
+    from dapr.conf import settings as dapr_settings
+
+    if not os.environ.get("DAPR_API_TIMEOUT_SECONDS"):
+        # The SDK's settings object declares its names only for reading.
+        setattr(dapr_settings, "DAPR_API_TIMEOUT_SECONDS", settings.dapr_call_timeout_seconds)  # noqa: B010
 
 
 class DaprWorkflowGateway:

@@ -1460,8 +1460,9 @@ def _json_or_none(text: str | None) -> dict[str, Any] | None:
 def default_service() -> TaskService:
     """The process-wide service, for entry points that are not FastAPI
     routes (workflow activities, job callbacks, the sweeper)."""
-    from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway
+    from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway, bound_sidecar_calls
     from todos.settings import get_settings
 
     settings = get_settings()
+    bound_sidecar_calls(settings)
     return TaskService(DaprWorkflowGateway(), settings, jobs=DaprJobGateway(settings))

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Shared with the local stack (devstack) so `./task token` signs what the app accepts.
@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # whose event was lost is still honoured.
     series_grace_seconds: int = 300
     series_reconcile_seconds: int = 3600
+    # Deadline of each gRPC call to the sidecar (workflow and jobs APIs). The
+    # SDK sets none, so a call stuck while e.g. the scheduler restarts held its
+    # HTTP request for as long as the outage; now it fails, and the sweeper and
+    # the workflow's reconciliation finish what it left undone.
+    # DAPR_API_TIMEOUT_SECONDS, when set, wins.
+    dapr_call_timeout_seconds: float = Field(default=15.0, gt=0)
     # How often the app repairs series whose workflow call failed after commit.
     sweep_interval_seconds: float = 15.0
 
