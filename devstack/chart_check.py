@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     helm = tools.ensure_go_tool(tools.HELM)
+    # tests/chart needs promtool next; built here, its progress shows (pytest would hide it).
+    tools.ensure_go_tool(tools.PROMTOOL)
     bin_dir = tools.ensure_python_tools()
     dapr_module = tools.dapr_module_dir()
     dapr_schemas = load_dapr_schemas(dapr_module / "charts" / "dapr" / "crds")
