@@ -1,4 +1,4 @@
-"""Helpers shared by every test tier: dev tokens for test users, event envelopes."""
+"""Helpers shared by every test tier: dev tokens for test users, event envelopes, a clock."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ def event_envelope(**overrides: object) -> dict[str, object]:
         "payload": {"task": {"title": "x"}},
         **overrides,
     }
+
+
+class ManualClock:
+    """A monotonic clock that moves only when a test sets `now`."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

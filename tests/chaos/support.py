@@ -21,7 +21,7 @@ import psycopg
 from devstack.smtp_sink import read_mail
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import wait_until
+from tests.integration.support import create_reminded_task, wait_until
 
 
 @dataclass(frozen=True)
@@ -274,16 +274,7 @@ def plan_reminders(
         for i in range(count):
             at = now + timedelta(seconds=first_in + spread * i / max(1, count - 1))
             title = f"{user} reminder {i:03d}"
-            response = client.post(
-                "/v1/tasks",
-                json={
-                    "title": title,
-                    "due_at": (at + timedelta(hours=1)).isoformat(),
-                    "reminders": [{"at": at.isoformat()}],
-                },
-                headers=auth(user),
-            )
-            assert response.status_code == 201, response.text
+            create_reminded_task(client, user, title, at)
             planned.append(PlannedReminder(title, at))
     return planned
 

@@ -7,6 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,22 @@ def create_recurring_task(
     response = client.post(
         "/v1/tasks",
         json={"title": title, "due_at": due_at, "recurrence": {"rule": rule, "timezone": timezone}},
+        headers=auth(user),
+    )
+    assert response.status_code == 201, response.text
+    task: dict[str, Any] = response.json()
+    return task
+
+
+def create_reminded_task(client: httpx.Client, user: str, title: str, at: datetime) -> dict[str, Any]:
+    """POST /v1/tasks with one reminder `at`, the task due an hour later."""
+    response = client.post(
+        "/v1/tasks",
+        json={
+            "title": title,
+            "due_at": (at + timedelta(hours=1)).isoformat(),
+            "reminders": [{"at": at.isoformat()}],
+        },
         headers=auth(user),
     )
     assert response.status_code == 201, response.text

@@ -18,7 +18,7 @@ import pytest
 from devstack.smtp_sink import read_mail
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import running_stack, wait_until
+from tests.integration.support import create_reminded_task, running_stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -38,20 +38,6 @@ def http(fresh_stack: Stack) -> Iterator[httpx.Client]:
         yield client
 
 
-def remind(http: httpx.Client, title: str, at: datetime) -> dict[str, Any]:
-    response = http.post(
-        "/v1/tasks",
-        json={
-            "title": title,
-            "due_at": (at + timedelta(hours=1)).isoformat(),
-            "reminders": [{"at": at.isoformat()}],
-        },
-        headers=auth(USER),
-    )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
 def mail(stack: Stack, title: str) -> list[dict[str, Any]]:
     return [m for m in read_mail(stack.smtp_dir) if RECIPIENT in m["rcpt_tos"] and title in m["subject"]]
 
@@ -67,13 +53,14 @@ def status(http: httpx.Client, task: dict[str, Any]) -> dict[str, Any] | None:
 def test_a_reminder_created_while_the_sidecar_is_down_is_armed_by_the_sweeper(
     fresh_stack: Stack, http: httpx.Client
 ) -> None:
-    remind(http, "Warm-up", datetime.now(UTC) + timedelta(seconds=1))  # the app's Dapr client exists
+    # The app's Dapr client exists once this first reminder is mailed.
+    create_reminded_task(http, USER, "Warm-up", datetime.now(UTC) + timedelta(seconds=1))
     wait_until(lambda: mail(fresh_stack, "Warm-up"), what="the warm-up email")
 
     fresh_stack.process("daprd-api").stop()
     try:
         at = datetime.now(UTC) + timedelta(seconds=3)
-        task = remind(http, "Sidecar was down", at)
+        task = create_reminded_task(http, USER, "Sidecar was down", at)
         assert task["reminder_status"][0]["status"] == "scheduled"  # the row is there, unarmed
     finally:
         fresh_stack.restart("daprd-api")
@@ -90,7 +77,7 @@ def test_a_job_firing_while_the_database_is_down_is_retried_until_it_sends(
     if "postgres" not in fresh_stack.processes:
         pytest.skip("DATABASE_URL points at an external PostgreSQL the stack cannot stop")
     at = datetime.now(UTC) + timedelta(seconds=4)
-    task = remind(http, "Database was down", at)
+    task = create_reminded_task(http, USER, "Database was down", at)
     name = f"reminder-{task['id']}-0"
     daprd_log = fresh_stack.process("daprd-api").log_path
 

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import ManualClock
 from todos.metrics import SeriesActive
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def samples(collector: SeriesActive) -> dict[str, float]:
@@ -23,7 +16,7 @@ def samples(collector: SeriesActive) -> dict[str, float]:
 
 
 def test_counts_are_cached_for_the_ttl_and_every_status_is_reported() -> None:
-    clock, calls = Clock(), []
+    clock, calls = ManualClock(), []
 
     def count() -> dict[str, int]:
         calls.append(clock.now)
@@ -40,7 +33,7 @@ def test_counts_are_cached_for_the_ttl_and_every_status_is_reported() -> None:
 
 
 def test_a_failed_count_is_absent_not_zero_and_retried_after_the_ttl() -> None:
-    clock, results = Clock(), [RuntimeError("database down"), {"paused": 1}]
+    clock, results = ManualClock(), [RuntimeError("database down"), {"paused": 1}]
 
     def count() -> dict[str, int]:
         result = results.pop(0)

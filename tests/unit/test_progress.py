@@ -5,22 +5,15 @@ from __future__ import annotations
 import pytest
 
 from devstack import progress
+from tests.helpers import ManualClock
 
 pytestmark = pytest.mark.unit
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_counter_prints_each_tenth_and_after_a_quiet_half_minute(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     monkeypatch.setattr(progress.time, "monotonic", clock)
     counter = progress.Counter("compiling", 100)
 
