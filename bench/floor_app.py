@@ -27,6 +27,7 @@ from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, Work
 from todos.dapr_gateway import sdk_logger_options
 from todos.orchestration import EVENTS
 from workflows.recurring import ACTIVITY_RETRY
+from workflows.waiting import event_waits
 
 WORKFLOW = "bench_floor_workflow"
 NOTHING = "bench_floor_nothing"
@@ -37,7 +38,7 @@ _lock = threading.Lock()
 
 
 def floor_workflow(ctx: DaprWorkflowContext, generation: int) -> Generator[Any, Any, None]:
-    waits = [ctx.wait_for_external_event(name) for name in EVENTS]
+    waits = event_waits(ctx, EVENTS)
     yield when_any([*waits, ctx.create_timer(ctx.current_utc_datetime + timedelta(days=1))])
     yield ctx.call_activity(NOTHING, input=ctx.instance_id, retry_policy=ACTIVITY_RETRY)
     yield ctx.call_activity(MARK, input=ctx.instance_id, retry_policy=ACTIVITY_RETRY)

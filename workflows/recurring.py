@@ -36,6 +36,7 @@ from todos.orchestration import (
     SeriesState,
     TaskReminders,
 )
+from workflows.waiting import event_waits
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def recurring_task_workflow(
     ctx: DaprWorkflowContext, state: SeriesState
 ) -> Generator[Any, Any, dict[str, Any] | None]:
     ctx.set_custom_status(custom_status(state))
-    waits = [ctx.wait_for_external_event(name) for name in EVENTS]
+    waits = event_waits(ctx, EVENTS)
     yield when_any([*waits, ctx.create_timer(_wake_at(state, _now(ctx)))])
 
     try:

@@ -44,9 +44,9 @@ class FakeContext:
     def set_custom_status(self, status: str) -> None:
         self.custom_status = status
 
-    def wait_for_external_event(self, name: str) -> tuple[str, str]:
-        self.waited.append(name)
-        return ("event", name)
+    def event_waits(self, names: list[str]) -> list[tuple[str, str]]:
+        self.waited.extend(names)
+        return [("event", name) for name in names]
 
     def create_timer(self, fire_at: datetime) -> tuple[str, datetime]:
         self.timers.append(fire_at)
@@ -61,8 +61,10 @@ class FakeContext:
 
 
 @pytest.fixture(autouse=True)
-def _plain_when_any(monkeypatch: pytest.MonkeyPatch) -> None:
+def _plain_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(recurring, "when_any", lambda tasks: ("any", tasks))
+    # How the waits are registered with the SDK is tests/unit/test_waiting.py's.
+    monkeypatch.setattr(recurring, "event_waits", lambda ctx, names: ctx.event_waits(names))
 
 
 def state(**changes: Any) -> SeriesState:
