@@ -21,8 +21,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic import Field as SchemaField
-from sqlalchemy import Column, DateTime, ForeignKey, Index, Text, UniqueConstraint, Uuid, text
+from sqlalchemy import Column, DateTime, Dialect, ForeignKey, Index, Text, UniqueConstraint, Uuid, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 MAX_TAGS = 20
@@ -35,6 +36,22 @@ def utcnow() -> datetime:
 
 def _timestamp(nullable: bool = True, **kwargs: Any) -> Any:
     return Field(sa_type=DateTime(timezone=True), nullable=nullable, **kwargs)
+
+
+class EnumText(TypeDecorator[StrEnum]):
+    """Plain text in the database, the enum member once read back: a row's
+    status or priority then serialises as the enum its model declares (as a
+    bare string it made pydantic warn on every dump)."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 # PostgreSQL text cannot hold NUL: refuse it at the door (422 naming the
@@ -267,7 +284,7 @@ class RecurrenceSpec(SQLModel):
 class TaskBase(SQLModel):
     title: PlainText = Field(min_length=1, max_length=200, schema_extra={"examples": ["Water the plants"]})
     description: PlainText | None = Field(default=None, max_length=10_000, sa_type=Text)
-    priority: Priority = Field(default=Priority.medium, sa_type=Text)
+    priority: Priority = Field(default=Priority.medium, sa_type=EnumText(Priority))
     tags: Tags = Field(
         default_factory=list,
         sa_column=Column(ARRAY(Text), nullable=False, server_default=text("'{}'")),
@@ -336,7 +353,7 @@ class Task(TaskBase, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     user_id: str = Field(max_length=255, sa_type=Text)
-    status: TaskStatus = Field(default=TaskStatus.pending, sa_type=Text)
+    status: TaskStatus = Field(default=TaskStatus.pending, sa_type=EnumText(TaskStatus))
     completed_at: datetime | None = _timestamp(default=None)
     created_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
     updated_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
@@ -377,7 +394,7 @@ class Reminder(SQLModel, table=True):
     remind_at: datetime | None = _timestamp(default=None)
     scheduled_for: datetime | None = _timestamp(default=None)
     generation: int = 1
-    status: ReminderStatus = Field(default=ReminderStatus.scheduled, sa_type=Text)
+    status: ReminderStatus = Field(default=ReminderStatus.scheduled, sa_type=EnumText(ReminderStatus))
     job_scheduled_at: datetime | None = _timestamp(default=None)
     # A callback's claim while it sends; an expired lease may be taken over.
     claim_token: uuid.UUID | None = None
@@ -468,8 +485,8 @@ class Series(SQLModel, table=True):
     user_id: str = Field(max_length=255, sa_type=Text, index=True)
     rule: str = Field(sa_type=Text)
     timezone: str = Field(sa_type=Text)
-    basis: Basis = Field(default=Basis.schedule, sa_type=Text)
-    status: SeriesStatus = Field(default=SeriesStatus.active, sa_type=Text, index=True)
+    basis: Basis = Field(default=Basis.schedule, sa_type=EnumText(Basis))
+    status: SeriesStatus = Field(default=SeriesStatus.active, sa_type=EnumText(SeriesStatus), index=True)
     # Occurrence #1 of the series (UTC) and the current one: the engine
     # re-anchors at the current occurrence so its cost does not grow with age.
     dtstart: datetime = _timestamp(nullable=False)
