@@ -79,6 +79,17 @@ def test_smtp_security_values_are_the_settings_choices(chart: Chart) -> None:
     assert "security" in chart.refuse("default", {"smtp": {"security": "ssl"}})
 
 
+def test_outbox_defaults_are_the_apps_measured_defaults(chart: Chart) -> None:
+    # docs/performance.md's events figures were taken with the app's defaults.
+    api = one(chart.render("default"), "Deployment", "todo-todo-workflows-api")
+    env = {e["name"]: e.get("value") for e in containers(api)[0]["env"]}
+    for variable, field in (
+        ("TODO_OUTBOX_BATCH_SIZE", "outbox_batch_size"),
+        ("TODO_OUTBOX_POLL_SECONDS", "outbox_poll_seconds"),
+    ):
+        assert float(env[variable]) == Settings.model_fields[field].default, variable
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_subscriptions_match_the_local_components_and_the_app_routes(chart: Chart, env: str) -> None:
     from api.app import create_app
