@@ -49,6 +49,9 @@ class Role:
 
 
 API = Role("api", "todo-api")
+# A restarted app's workflow worker reconnects within a second or two; past
+# this, its sidecar is wedged (Stack._wait_workflow_worker).
+WORKER_RECONNECT_S = 30.0
 AUDIT = Role("audit", "todo-audit")
 
 
@@ -87,6 +90,9 @@ class Stack:
         self.processes: dict[str, ManagedProcess] = {}
         self.dapr_bin: Path | None = None
         self._database_url: str | None = None
+        # Sidecars restarted because daprd had wedged after an app crash (see
+        # _wait_workflow_worker): the chaos suite reports the count.
+        self.wedged_sidecar_restarts = 0
 
     # ---- addresses -------------------------------------------------------
 
@@ -234,6 +240,8 @@ class Stack:
         process.wait_ready(timeout)
         if name.startswith("daprd-"):
             self._wait_sidecar_complete(name)
+        elif name == f"app-{API.name}":
+            self._wait_workflow_worker(timeout)
 
     # ---- pieces ----------------------------------------------------------
 
@@ -482,6 +490,41 @@ class Stack:
             lambda: _http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz"),
             timeout,
         )
+
+    def _workflow_worker_connected(self, within: float) -> bool:
+        metadata = f"{self.sidecar_http_url(API)}/v1.0/metadata"
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(metadata, timeout=2).json().get("workflows", {}).get("connectedWorkers", 0) > 0:
+                    return True
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.2)
+        return False
+
+    def _wait_workflow_worker(self, timeout: float) -> None:
+        """The restarted api app's workflow worker is back on its sidecar.
+
+        daprd 1.18.3 can wedge when the worker dies in the middle of a
+        workflow turn (dapr/dapr#10408, fixed after 1.18.3): the dead stream's
+        clean-up waits for a turn that waits for the dead worker, holding the
+        lock the new worker's registration needs, so no workflow runs again and
+        raising an event fails with "actor type ... not registered". Restarting
+        the sidecar is the remedy (in Kubernetes: delete the pod), applied here
+        and said out loud.
+        """
+        if self._workflow_worker_connected(WORKER_RECONNECT_S):
+            return
+        sidecar = f"daprd-{API.name}"
+        progress.say(
+            f"    {sidecar} has not taken the restarted app's workflow worker back in "
+            f"{WORKER_RECONNECT_S:.0f}s (dapr/dapr#10408 in daprd 1.18.3): restarting it"
+        )
+        self.wedged_sidecar_restarts += 1
+        self.restart(sidecar, timeout)
+        if not self._workflow_worker_connected(timeout):
+            raise StackError(f"the api app's workflow worker did not reconnect to {sidecar}")
 
     def _wait_for(self, name: str, check: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -56,6 +56,7 @@ def crash_mid_flight(
         what="a fifth of the completions",
     )
     at_fault = step_counts(stack, series_ids)
+    wedges_before = stack.wedged_sidecar_restarts
     stack.process(process).kill()
     stack.restart(process, timeout=120)
     completer.join()
@@ -71,6 +72,8 @@ def crash_mid_flight(
         **steps,
         "workflows_at_2": in_step,
         "answers": dict(completer.statuses),
+        # daprd 1.18.3 wedged by the crash (dapr/dapr#10408), its sidecar restarted.
+        "sidecar_restarts_for_wedge": stack.wedged_sidecar_restarts - wedges_before,
     }
     if planned:
         counts.update(every_reminder_once(stack, user, planned, scale.recovery_timeout))
