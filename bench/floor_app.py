@@ -38,7 +38,7 @@ _lock = threading.Lock()
 
 
 def floor_workflow(ctx: DaprWorkflowContext, generation: int) -> Generator[Any, Any, None]:
-    waits = event_waits(ctx, EVENTS)
+    waits = event_waits(ctx, EVENTS, sentinel_free=True)
     yield when_any([*waits, ctx.create_timer(ctx.current_utc_datetime + timedelta(days=1))])
     yield ctx.call_activity(NOTHING, input=ctx.instance_id, retry_policy=ACTIVITY_RETRY)
     yield ctx.call_activity(MARK, input=ctx.instance_id, retry_policy=ACTIVITY_RETRY)

@@ -94,6 +94,15 @@ class SeriesState(SeriesSchedule):
     # sees the timer durations its history was written with.
     grace_seconds: int = 300
     reconcile_seconds: int = 3600
+    # How a generation waits for its events (workflows/waiting.py). Carried in
+    # the input, so every replay of a generation takes the path its history
+    # was written with: 1 for generations begun before sentinel-free waits
+    # (inputs without the field), 2 from the next generation on.
+    wait_shape: int = 1
+
+
+# SeriesState.wait_shape of generations that wait without sentinel timers.
+SENTINEL_FREE_WAITS = 2
 
 
 @dataclass(frozen=True)

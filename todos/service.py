@@ -61,6 +61,7 @@ from todos.models import (
 )
 from todos.orchestration import (
     OCCURRENCE_SKIPPED,
+    SENTINEL_FREE_WAITS,
     SERIES_CHANGED,
     SERIES_PAUSED,
     SERIES_RESUMED,
@@ -1300,6 +1301,7 @@ class TaskService:
             paused=series.status == SeriesStatus.paused,
             grace_seconds=self.settings.series_grace_seconds,
             reconcile_seconds=self.settings.series_reconcile_seconds,
+            wait_shape=SENTINEL_FREE_WAITS,
         )
 
     def _start_workflow(self, series: Series) -> None:

@@ -29,6 +29,7 @@ from todos.orchestration import (
     FINISH_SERIES,
     LOAD_SERIES_PROGRESS,
     SCHEDULE_TASK_REMINDERS,
+    SENTINEL_FREE_WAITS,
     CreatedOccurrence,
     FinishedSeries,
     NextOccurrence,
@@ -89,7 +90,9 @@ def recurring_task_workflow(
     ctx: DaprWorkflowContext, state: SeriesState
 ) -> Generator[Any, Any, dict[str, Any] | None]:
     ctx.set_custom_status(custom_status(state))
-    waits = event_waits(ctx, EVENTS)
+    waits = event_waits(ctx, EVENTS, sentinel_free=state.wait_shape >= SENTINEL_FREE_WAITS)
+    # However this generation waited, the next one waits without sentinels.
+    state = dataclasses.replace(state, wait_shape=SENTINEL_FREE_WAITS)
     yield when_any([*waits, ctx.create_timer(_wake_at(state, _now(ctx)))])
 
     try:

@@ -17,8 +17,14 @@ steps/s 0.52 -> 0.40 cores.
 This touches the SDK's orchestration context internals (`_pending_events`,
 `_received_events`), pinned with the SDK at 1.18.3;
 tests/unit/test_waiting.py runs it through the SDK's own executor so an SDK
-upgrade that changes them fails there. Generations begun by the previous code
-replay on the previous path (`ctx.is_patched`).
+upgrade that changes them fails there.
+
+Which way a generation waits is decided by its input, not by `ctx.is_patched`:
+is_patched answers from the history daprd persisted, and when the app dies
+mid-turn daprd 1.18.3 can persist a generation's start without the patch
+marker, so a replay took the other path (NonDeterminismError, seen in the
+long app-kill chaos test). The input is part of the history itself, so every
+replay of a generation waits the way its first run did.
 """
 
 from __future__ import annotations
@@ -28,8 +34,6 @@ from typing import Any
 
 from dapr.ext.workflow import DaprWorkflowContext
 from dapr.ext.workflow._durabletask import task
-
-WITHOUT_SENTINEL_TIMERS = "wait-without-sentinel-timers"
 
 
 def _wait_without_timer(ctx: DaprWorkflowContext, name: str) -> task.Task[Any]:
@@ -45,8 +49,11 @@ def _wait_without_timer(ctx: DaprWorkflowContext, name: str) -> task.Task[Any]:
     return waiting
 
 
-def event_waits(ctx: DaprWorkflowContext, names: Sequence[str]) -> list[task.Task[Any]]:
-    """One task per event name, each completed by the next event of that name."""
-    if not ctx.is_patched(WITHOUT_SENTINEL_TIMERS):
+def event_waits(
+    ctx: DaprWorkflowContext, names: Sequence[str], *, sentinel_free: bool
+) -> list[task.Task[Any]]:
+    """One task per event name, each completed by the next event of that name;
+    `sentinel_free=False` is the SDK's own wait, for generations begun before."""
+    if not sentinel_free:
         return [ctx.wait_for_external_event(name) for name in names]
     return [_wait_without_timer(ctx, name) for name in names]

@@ -20,6 +20,7 @@ from todos.orchestration import (
     FINISH_SERIES,
     LOAD_SERIES_PROGRESS,
     SCHEDULE_TASK_REMINDERS,
+    SENTINEL_FREE_WAITS,
     NextOccurrence,
     SeriesState,
     TaskReminders,
@@ -38,14 +39,16 @@ class FakeContext:
         self.is_replaying = False
         self.custom_status: str | None = None
         self.waited: list[str] = []
+        self.sentinel_free: list[bool] = []
         self.timers: list[datetime] = []
         self.continued_with: Any = None
 
     def set_custom_status(self, status: str) -> None:
         self.custom_status = status
 
-    def event_waits(self, names: list[str]) -> list[tuple[str, str]]:
+    def event_waits(self, names: list[str], sentinel_free: bool) -> list[tuple[str, str]]:
         self.waited.extend(names)
+        self.sentinel_free.append(sentinel_free)
         return [("event", name) for name in names]
 
     def create_timer(self, fire_at: datetime) -> tuple[str, datetime]:
@@ -64,7 +67,9 @@ class FakeContext:
 def _plain_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(recurring, "when_any", lambda tasks: ("any", tasks))
     # How the waits are registered with the SDK is tests/unit/test_waiting.py's.
-    monkeypatch.setattr(recurring, "event_waits", lambda ctx, names: ctx.event_waits(names))
+    monkeypatch.setattr(
+        recurring, "event_waits", lambda ctx, names, sentinel_free: ctx.event_waits(names, sentinel_free)
+    )
 
 
 def state(**changes: Any) -> SeriesState:
@@ -81,6 +86,7 @@ def state(**changes: Any) -> SeriesState:
         current_task_id="t1",
         grace_seconds=300,
         reconcile_seconds=3600,
+        wait_shape=SENTINEL_FREE_WAITS,
     )
     return replace(base, **changes)
 
@@ -125,6 +131,19 @@ def test_waits_for_every_event_or_the_timer_and_reports_custom_status() -> None:
     assert '"next_due_at": "2026-12-01T14:00:00Z"' in ctx.custom_status
     # Due + grace is already past at NOW, so the timer is the periodic one.
     assert ctx.timers == [NOW.replace(tzinfo=UTC) + timedelta(seconds=3600)]
+
+
+def test_a_generation_begun_with_the_sdk_waits_keeps_them_and_hands_on_sentinel_free() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state(wait_shape=1))
+    assert ctx.sentinel_free == [False]
+    workflow.send(None)
+    run_to_end(workflow, progress())  # still pending: continues as new
+    handed_on = ctx.continued_with
+    assert handed_on.wait_shape == SENTINEL_FREE_WAITS
+    next_ctx = FakeContext()
+    start(next_ctx, handed_on)
+    assert next_ctx.sentinel_free == [True]
 
 
 def test_timer_fires_at_due_plus_grace_when_that_is_ahead() -> None:
