@@ -175,6 +175,43 @@ def test_migration_runs_as_a_hook_before_install_and_upgrade(chart: Chart) -> No
     assert "/readyz" in " ".join(pod_spec(test_pod)["containers"][0]["args"])
 
 
+UNIT_BYTES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+
+
+def quantity_bytes(quantity: str) -> float:
+    number = quantity.rstrip("kMGi")
+    return float(number) * UNIT_BYTES[quantity[len(number) :]]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_sidecars_get_a_go_memory_limit_under_their_memory_limit(chart: Chart, env: str) -> None:
+    for role in ("api", "audit"):
+        notes = annotations(chart.render(env), role)
+        limit = quantity_bytes(notes["dapr.io/sidecar-memory-limit"])
+        (setting,) = notes["dapr.io/env"].split(",")
+        name, value = setting.split("=")
+        assert name == "GOMEMLIMIT" and value.endswith("MiB"), setting
+        assert 0.85 * limit <= int(value.removesuffix("MiB")) * 2**20 < 0.9 * limit + 2**20, (role, setting)
+
+
+def test_the_api_sidecar_is_sized_apart_from_the_audit_one(chart: Chart) -> None:
+    docs = chart.render("default")
+    assert annotations(docs, "api")["dapr.io/sidecar-memory-limit"] == "512Mi"
+    assert annotations(docs, "api")["dapr.io/env"] == "GOMEMLIMIT=460MiB"
+    assert annotations(docs, "audit")["dapr.io/sidecar-memory-limit"] == "256Mi"
+    assert annotations(docs, "audit")["dapr.io/env"] == "GOMEMLIMIT=230MiB"
+    for env in ("oke", "aks", "gke"):
+        assert annotations(chart.render(env), "api")["dapr.io/sidecar-memory-limit"] == "1Gi"
+
+    docs = chart.render(
+        "default",
+        {"api": {"sidecarMemoryLimit": "1.5Gi"}, "dapr": {"sidecar": {"extraEnv": {"GOGC": "50"}}}},
+    )
+    assert annotations(docs, "api")["dapr.io/env"] == "GOMEMLIMIT=1382MiB,GOGC=50"
+    docs = chart.render("default", {"dapr": {"sidecar": {"goMemLimitPercent": 0}}})
+    assert "dapr.io/env" not in annotations(docs, "api")
+
+
 def test_mcp_accepts_the_ingress_host(chart: Chart) -> None:
     deployment = one(chart.render("gke"), "Deployment", "todo-todo-workflows-api")
     assert env_of(deployment)["TODO_MCP_ALLOWED_HOSTS"] == '["todo.example.com"]'
@@ -192,6 +229,9 @@ def test_mcp_accepts_the_ingress_host(chart: Chart) -> None:
         ({"api": {"resources": {"limits": {"cpu": "1", "memory": "lots"}}}}, "/api/resources/limits/memory"),
         ({"dapr": {"pubsub": {"auth": {"type": "password"}}}}, "/dapr/pubsub/auth/username"),
         ({"audit": {"autoscaling": {"maxReplicas": 20}}}, "/audit/autoscaling/maxReplicas"),
+        ({"dapr": {"sidecar": {"goMemLimitPercent": 150}}}, "/dapr/sidecar/goMemLimitPercent"),
+        ({"dapr": {"sidecar": {"extraEnv": {"GODEBUG": "a=1,b=2"}}}}, "/dapr/sidecar/extraEnv/GODEBUG"),
+        ({"api": {"sidecarMemoryLimit": "a lot"}}, "/api/sidecarMemoryLimit"),
     ],
 )
 def test_schema_refuses_bad_values_naming_the_field(chart: Chart, values: dict[str, Any], field: str) -> None:

@@ -198,3 +198,25 @@ CKV_K8S_35=the app's settings (pydantic-settings, todos/settings.py) are TODO_* 
     - port: {{ $.Values.networkPolicy.egress.postgres.port }}
       protocol: TCP
 {{- end -}}
+
+{{/*
+daprd's environment (the dapr.io/env annotation): GOMEMLIMIT as a share of its
+memory limit, so its garbage collector tightens before the kernel kills it (daprd
+keeps every active workflow it hosts in memory), then dapr.sidecar.extraEnv.
+Call with (dict "root" $ "limit" "512Mi").
+*/}}
+{{- define "todo.sidecarEnv" -}}
+{{- $sidecar := .root.Values.dapr.sidecar -}}
+{{- $env := list -}}
+{{- $percent := int $sidecar.goMemLimitPercent -}}
+{{- if gt $percent 0 -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" .limit -}}
+{{- $units := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 -}}
+{{- $bytes := mulf (float64 $number) (get $units (trimPrefix $number .limit)) -}}
+{{- $env = append $env (printf "GOMEMLIMIT=%dMiB" (int64 (floor (divf (mulf $bytes $percent) (mulf 100 1048576))))) -}}
+{{- end -}}
+{{- range $name, $value := $sidecar.extraEnv -}}
+{{- $env = append $env (printf "%s=%s" $name $value) -}}
+{{- end -}}
+{{- join "," $env -}}
+{{- end -}}
