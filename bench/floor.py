@@ -184,7 +184,9 @@ def run(ctx: Context) -> Outcome:
                 note="how many times the floor's step latency ours takes",
             )
         )
-    return Outcome(figures, {"cpu_during_fixed_rate": result.facts, "latencies_s": sorted(result.latencies)})
+    return Outcome(
+        figures, {"cpu_during_fixed_rate": result.facts, "latencies_s_in_send_order": result.latencies}
+    )
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

@@ -123,5 +123,12 @@ def run(ctx: Context) -> Outcome:
         *latency_figures("scale step", result.latencies, step_conditions, step.GOAL_P95_S),
         Figure("scale step: steps missing", result.missing, "count", step_conditions, Goal("==", 0)),
     ]
-    details: dict[str, Any] = {"rss_before": rss_before, "rss_after": rss, "cpu_creating": facts}
+    details: dict[str, Any] = {
+        "rss_before": rss_before,
+        "rss_after": rss,
+        "cpu_creating": facts,
+        # In send order: a queue building up shows as latencies that grow.
+        "cpu_during_scale_step": result.facts,
+        "scale_step_latencies_s_in_send_order": result.latencies,
+    }
     return Outcome(figures, details)
