@@ -132,6 +132,9 @@ class CreatedOccurrence(JsonDataclass):
     task_id: str
     occurrence_index: int
     due_at: str
+    # Reminder jobs of the task still to arm. None in results recorded
+    # before the field existed: their replays must arm, as they did.
+    reminders_to_arm: int | None = None
 
 
 @dataclass(frozen=True)

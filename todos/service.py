@@ -335,10 +335,16 @@ class TaskService:
         self._emit(session, events.TASK_CHANGED, task, {"changes": changes})
 
     @staticmethod
-    def _reminder_rows(session: Session, task_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Reminder]]:
+    def _reminder_rows(
+        session: Session, task_ids: list[uuid.UUID], *, refresh: bool = False
+    ) -> dict[uuid.UUID, list[Reminder]]:
+        """Each task's reminder rows; `refresh` reloads rows already in the
+        session (after a bulk UPDATE, which does not touch them)."""
         by_task: dict[uuid.UUID, list[Reminder]] = {}
         if task_ids:
             statement = select(Reminder).where(col(Reminder.task_id).in_(task_ids)).order_by(col(Reminder.n))
+            if refresh:
+                statement = statement.execution_options(populate_existing=True)
             for row in session.exec(statement):
                 by_task.setdefault(row.task_id, []).append(row)
         return by_task
@@ -571,14 +577,19 @@ class TaskService:
             if task.status == TaskStatus.skipped:
                 raise Conflict("This occurrence was skipped; it cannot be completed.", field="task_id")
             newly_completed = task.status == TaskStatus.pending
-            before = self._snapshot(session, task)
+            series = session.get(Series, task.series_id) if task.series_id is not None else None
+            rows = self._reminder_rows(session, [task.id]).get(task.id, [])
+            before = _task_json(self._public(session, task, series, rows))
             jobs: list[JobAction] = []
             if newly_completed:
                 task.status = TaskStatus.completed
                 task.completed_at = now
                 task.updated_at = now
-                jobs = self._cancel_reminders(session, [task.id], now)
-            public = self._public(session, task)
+                # The task row is locked: no reminder row can appear meanwhile.
+                if rows:
+                    jobs = self._cancel_reminders(session, [task.id], now)
+                    rows = self._reminder_rows(session, [task.id], refresh=True).get(task.id, [])
+            public = self._public(session, task, series, rows)
             if newly_completed:
                 self._emit_change(session, events.TASK_COMPLETED, task, before, _task_json(public))
         if newly_completed:
@@ -867,16 +878,21 @@ class TaskService:
             previous_completed_at: datetime | None = None
             if inserted is not None:
                 # Only the first run of the activity creates the task, so only it emits.
-                self._emit(
-                    session, events.TASK_CREATED, task, {"task": self._snapshot(session, task, series)}
-                )
+                # Its reminder rows come below: none exist yet.
+                snapshot = _task_json(self._public(session, task, series, rows=[]))
+                self._emit(session, events.TASK_CREATED, task, {"task": snapshot})
                 previous = session.get(Task, series.current_task_id) if series.current_task_id else None
                 if previous is not None and previous.occurrence_index == step.occurrence_index - 1:
                     previous_completed_at = previous.completed_at
+            to_arm = 0
             if task.status == TaskStatus.pending:
                 # Rows only: arming their jobs is the next activity's side effect
                 # (schedule_task_reminders), so a retry here arms nothing twice.
-                self._sync_reminders(session, task, now)
+                jobs = self._sync_reminders(session, task, now, new=inserted is not None)
+                to_arm = sum(isinstance(job, ScheduleJob) for job in jobs)
+            if inserted is None:
+                # A retry: the first run may have left rows to arm.
+                to_arm = len(self._unarmed_reminders(session, task.id))
             if series.occurrence_index < step.occurrence_index:
                 series.occurrences_created += 1
                 series.occurrence_index = step.occurrence_index
@@ -885,7 +901,10 @@ class TaskService:
                 series.current_task_id = task.id
                 series.updated_at = now
             created = CreatedOccurrence(
-                task_id=str(task.id), occurrence_index=step.occurrence_index, due_at=step.due_at
+                task_id=str(task.id),
+                occurrence_index=step.occurrence_index,
+                due_at=step.due_at,
+                reminders_to_arm=to_arm,
             )
         if inserted is not None:
             OCCURRENCES_CREATED.inc()
@@ -932,14 +951,15 @@ class TaskService:
     # out and a later firing sends it again (same Message-ID): a rare duplicate
     # rather than a reminder silently lost.
 
-    def _sync_reminders(self, session: Session, task: Task, now: datetime) -> list[JobAction]:
+    def _sync_reminders(
+        self, session: Session, task: Task, now: datetime, *, new: bool = False
+    ) -> list[JobAction]:
         """Make the task's reminder rows match its `reminders` and due time.
         A row whose spec and time are unchanged is left alone (a sent
-        reminder stays sent); any other is re-armed for its new time."""
-        rows = {
-            row.n: row
-            for row in session.exec(select(Reminder).where(Reminder.task_id == task.id).with_for_update())
-        }
+        reminder stays sent); any other is re-armed for its new time. A task
+        `new` in this transaction has no rows to read."""
+        statement = select(Reminder).where(Reminder.task_id == task.id).with_for_update()
+        rows = {} if new else {row.n: row for row in session.exec(statement)}
         jobs: list[JobAction] = []
         for n, spec in enumerate(task.reminders):
             plan = reminders.plan(spec, task.due_at, now, task.notify_email)
@@ -1079,16 +1099,21 @@ class TaskService:
         (a new occurrence's, from its workflow). Idempotent: a job is
         overwritten, never doubled."""
         with session_scope() as session:
-            rows = list(
-                session.exec(
-                    select(Reminder).where(
-                        Reminder.task_id == task_id,
-                        Reminder.status == ReminderStatus.scheduled,
-                        col(Reminder.job_scheduled_at).is_(None),
-                    )
+            rows = self._unarmed_reminders(session, task_id)
+        return self._apply_jobs([self._rearm_job(row) for row in rows])
+
+    @staticmethod
+    def _unarmed_reminders(session: Session, task_id: uuid.UUID) -> list[Reminder]:
+        """A task's scheduled reminders whose job Dapr has not confirmed."""
+        return list(
+            session.exec(
+                select(Reminder).where(
+                    Reminder.task_id == task_id,
+                    Reminder.status == ReminderStatus.scheduled,
+                    col(Reminder.job_scheduled_at).is_(None),
                 )
             )
-        return self._apply_jobs([self._rearm_job(row) for row in rows])
+        )
 
     def _rearm_job(self, row: Reminder) -> ScheduleJob:
         """The job of a row as it stands; a past time fires at once."""

@@ -161,17 +161,21 @@ def recurring_task_workflow(
         ctx.continue_as_new(state, save_events=True)
         return None
 
-    try:
-        yield ctx.call_activity(
-            SCHEDULE_TASK_REMINDERS, input=TaskReminders(task_id=created.task_id), retry_policy=ACTIVITY_RETRY
-        )
-    except TaskFailedError:
-        # The occurrence exists and its reminder rows say "not armed yet": the
-        # app's sweeper arms them, so the series moves on regardless.
-        if not ctx.is_replaying:
-            log.warning(
-                "series %s: reminders of task %s left to the sweeper", state.series_id, created.task_id
+    # Most occurrences have no reminder: no activity, no turn of the engine.
+    if created.reminders_to_arm != 0:
+        try:
+            yield ctx.call_activity(
+                SCHEDULE_TASK_REMINDERS,
+                input=TaskReminders(task_id=created.task_id),
+                retry_policy=ACTIVITY_RETRY,
             )
+        except TaskFailedError:
+            # The occurrence exists and its reminder rows say "not armed yet": the
+            # app's sweeper arms them, so the series moves on regardless.
+            if not ctx.is_replaying:
+                log.warning(
+                    "series %s: reminders of task %s left to the sweeper", state.series_id, created.task_id
+                )
 
     if not ctx.is_replaying:
         log.info("series %s: occurrence %d due %s", state.series_id, created.occurrence_index, created.due_at)

@@ -179,6 +179,29 @@ def test_completed_occurrence_creates_the_next_one_and_continues_from_it() -> No
     )
 
 
+def test_an_occurrence_without_reminders_to_arm_skips_the_reminder_activity() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    workflow.send(progress(current_task_status="completed", completed_at="2026-12-01T14:30:00+00:00"))
+    created = {"task_id": "t2", "occurrence_index": 2, "due_at": "2026-12-02T14:00:00+00:00"}
+    assert run_to_end(workflow, {**created, "reminders_to_arm": 0}) is None
+    assert ctx.continued_with.current_task_id == "t2"
+
+
+@pytest.mark.parametrize(
+    "recorded", [{"reminders_to_arm": 2}, {}], ids=["some to arm", "recorded before the count"]
+)
+def test_reminders_to_arm_or_an_unknown_count_run_the_reminder_activity(recorded: dict[str, int]) -> None:
+    """A result recorded before `reminders_to_arm` existed replays as it ran: armed."""
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    workflow.send(progress(current_task_status="completed", completed_at="2026-12-01T14:30:00+00:00"))
+    created = {"task_id": "t2", "occurrence_index": 2, "due_at": "2026-12-02T14:00:00+00:00"}
+    assert workflow.send({**created, **recorded}) == (SCHEDULE_TASK_REMINDERS, TaskReminders(task_id="t2"))
+
+
 def test_reminders_that_cannot_be_armed_do_not_hold_the_series_back() -> None:
     """The new occurrence exists either way; the sweeper arms its reminders."""
     ctx = FakeContext()
