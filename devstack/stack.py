@@ -49,10 +49,10 @@ class Role:
 
 
 API = Role("api", "todo-api")
+AUDIT = Role("audit", "todo-audit")
 # A restarted app's workflow worker reconnects within a second or two; past
 # this, its sidecar is wedged (Stack._wait_workflow_worker).
 WORKER_RECONNECT_S = 30.0
-AUDIT = Role("audit", "todo-audit")
 
 
 @dataclass

@@ -884,15 +884,16 @@ class TaskService:
                 previous = session.get(Task, series.current_task_id) if series.current_task_id else None
                 if previous is not None and previous.occurrence_index == step.occurrence_index - 1:
                     previous_completed_at = previous.completed_at
-            to_arm = 0
-            if task.status == TaskStatus.pending:
-                # Rows only: arming their jobs is the next activity's side effect
-                # (schedule_task_reminders), so a retry here arms nothing twice.
-                jobs = self._sync_reminders(session, task, now, new=inserted is not None)
-                to_arm = sum(isinstance(job, ScheduleJob) for job in jobs)
-            if inserted is None:
-                # A retry: the first run may have left rows to arm.
-                to_arm = len(self._unarmed_reminders(session, task.id))
+            # Rows only: arming their jobs is the next activity's side effect
+            # (schedule_task_reminders), so a retry here arms nothing twice.
+            pending = task.status == TaskStatus.pending
+            jobs = self._sync_reminders(session, task, now, new=inserted is not None) if pending else []
+            # A retry finds the first run's rows, which may still wait to be armed.
+            to_arm = (
+                sum(isinstance(job, ScheduleJob) for job in jobs)
+                if inserted is not None
+                else len(self._unarmed_reminders(session, task.id))
+            )
             if series.occurrence_index < step.occurrence_index:
                 series.occurrences_created += 1
                 series.occurrence_index = step.occurrence_index
@@ -958,8 +959,10 @@ class TaskService:
         A row whose spec and time are unchanged is left alone (a sent
         reminder stays sent); any other is re-armed for its new time. A task
         `new` in this transaction has no rows to read."""
-        statement = select(Reminder).where(Reminder.task_id == task.id).with_for_update()
-        rows = {} if new else {row.n: row for row in session.exec(statement)}
+        rows: dict[int, Reminder] = {}
+        if not new:
+            locked = session.exec(select(Reminder).where(Reminder.task_id == task.id).with_for_update())
+            rows = {row.n: row for row in locked}
         jobs: list[JobAction] = []
         for n, spec in enumerate(task.reminders):
             plan = reminders.plan(spec, task.due_at, now, task.notify_email)
