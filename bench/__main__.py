@@ -31,6 +31,7 @@ from bench.harness import Context, Stacks, loadavg, machine
 from bench.report import table, write_docs, write_json
 from devstack import progress
 from devstack.paths import REPO_ROOT
+from devstack.stack import GO_MEMLIMIT_PERCENT, sidecar_memory_mib
 
 # Run order: the default-profile ones share a stack (scale last: it leaves
 # 100,000 series behind), then the kafka one.
@@ -68,6 +69,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         metavar="M",
         help="scale stops creating series after M minutes; its figures name the count reached",
+    )
+    parser.add_argument(
+        "--api-sidecar-memory",
+        type=sidecar_memory_mib,
+        default=scale.SIDECAR_MEMORY_MIB,
+        metavar="MIB",
+        help="the API sidecar's memory budget, as the chart's api.sidecarMemoryLimit: daprd gets "
+        f"GOMEMLIMIT at {GO_MEMLIMIT_PERCENT}%% of it (default {scale.SIDECAR_MEMORY_MIB}, sized for "
+        "the scale benchmark's series)",
     )
     parser.add_argument(
         "--out",
@@ -110,11 +120,19 @@ def main(argv: list[str] | None = None) -> int:
         else ("full" if full else f"partial: {' '.join(names)}"),
         "machine": machine(),
         "load_start": loadavg(),
-        "options": {"quick": args.quick, "series": args.series, "scale_minutes": args.scale_minutes},
+        "options": {
+            "quick": args.quick,
+            "series": args.series,
+            "scale_minutes": args.scale_minutes,
+            "api_sidecar_memory_mib": args.api_sidecar_memory,
+        },
         "benchmarks": {},
     }
     ctx = Context(
-        stacks=Stacks(keep=args.keep), quick=args.quick, series=args.series, scale_minutes=args.scale_minutes
+        stacks=Stacks(keep=args.keep, api_sidecar_memory_mib=args.api_sidecar_memory),
+        quick=args.quick,
+        series=args.series,
+        scale_minutes=args.scale_minutes,
     )
     failed = []
     try:

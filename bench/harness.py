@@ -209,8 +209,9 @@ class Stacks:
     that follow; starting another profile stops the previous one, so two stacks
     never compete for the machine's cores."""
 
-    def __init__(self, keep: bool) -> None:
+    def __init__(self, keep: bool, api_sidecar_memory_mib: int | None = None) -> None:
         self.keep = keep
+        self.api_sidecar_memory_mib = api_sidecar_memory_mib
         self._current: tuple[str, Stack, Path] | None = None
 
     def get(self, profile: str) -> Stack:
@@ -220,7 +221,13 @@ class Stacks:
         run_dir = Path(tempfile.mkdtemp(prefix=f"bench-{profile}-"))
         run_dir.chmod(0o755)  # the unprivileged PostgreSQL user must reach its data dir
         stack = Stack(
-            StackConfig(profile=profile, ports=StackPorts.random(), run_dir=run_dir, log_level="warn")
+            StackConfig(
+                profile=profile,
+                ports=StackPorts.random(),
+                run_dir=run_dir,
+                log_level="warn",
+                api_sidecar_memory_mib=self.api_sidecar_memory_mib,
+            )
         )
         with progress.step(f"Starting a {profile}-profile stack in {run_dir}"):
             try:

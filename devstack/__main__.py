@@ -15,7 +15,7 @@ from types import FrameType
 
 from devstack import checkov, daprbin, iaclint, kafka, progress, terraform
 from devstack.paths import REPO_ROOT, default_run_dir
-from devstack.stack import PROFILES, Stack, StackConfig
+from devstack.stack import GO_MEMLIMIT_PERCENT, PROFILES, Stack, StackConfig, sidecar_memory_mib
 
 
 class _Stop(Exception):
@@ -34,7 +34,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             progress.say(f"The stack already runs (pid {pid}); `./task down` stops it.")
             return 1
     signal.signal(signal.SIGTERM, _raise_stop)
-    stack = Stack(StackConfig(profile=args.profile, tracing=args.tracing))
+    stack = Stack(
+        StackConfig(
+            profile=args.profile, tracing=args.tracing, api_sidecar_memory_mib=args.api_sidecar_memory
+        )
+    )
     progress.say(f"==> Starting the local stack (profile {args.profile}); logs in {stack.logs_dir}")
     try:
         with stack:
@@ -236,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         default=os.environ.get("TRACING") == "1",
         help="sidecars trace every request to a local Zipkin sink (devstack.zipkin_sink); also TRACING=1",
+    )
+    up.add_argument(
+        "--api-sidecar-memory",
+        type=sidecar_memory_mib,
+        metavar="MIB",
+        help="the API sidecar's memory budget, as the chart's api.sidecarMemoryLimit: daprd gets "
+        f"GOMEMLIMIT at {GO_MEMLIMIT_PERCENT}%% of it (default: no limit)",
     )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop a stack started by `up`").set_defaults(func=cmd_down)

@@ -13,6 +13,7 @@ has its own health and metrics ports (see devstack.ports).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -53,6 +54,11 @@ AUDIT = Role("audit", "todo-audit")
 # A restarted app's workflow worker reconnects within a second or two; past
 # this, its sidecar is wedged (Stack._wait_workflow_worker).
 WORKER_RECONNECT_S = 30.0
+# daprd's GOMEMLIMIT as a share of its memory budget: the chart's
+# dapr.sidecar.goMemLimitPercent (tests/chart/test_app_alignment.py).
+GO_MEMLIMIT_PERCENT = 90
+# daprd alone takes about 100 MiB before it hosts a workflow.
+MIN_SIDECAR_MEMORY_MIB = 128
 
 
 @dataclass
@@ -66,10 +72,34 @@ class StackConfig:
     log_level: str = "info"
     # Sidecars trace every request and send the spans to a local Zipkin sink.
     tracing: bool = False
+    # The API sidecar's memory budget in MiB, as the chart's
+    # api.sidecarMemoryLimit: daprd gets GOMEMLIMIT at GO_MEMLIMIT_PERCENT of
+    # it, so its heap (every waiting workflow) stays near what is live instead
+    # of growing to twice that. None: Go's default, no limit.
+    api_sidecar_memory_mib: int | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise SystemExit(f"Unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}.")
+
+
+def go_memlimit(memory_mib: int) -> str:
+    """daprd's GOMEMLIMIT for a memory budget, as the chart's todo.sidecarEnv writes it."""
+    return f"{memory_mib * GO_MEMLIMIT_PERCENT // 100}MiB"
+
+
+def sidecar_memory_mib(text: str) -> int:
+    """A sidecar memory budget in MiB, as a command-line option gives it."""
+    try:
+        mib = int(text)
+    except ValueError:
+        mib = 0
+    if mib < MIN_SIDECAR_MEMORY_MIB:
+        raise argparse.ArgumentTypeError(
+            f"a sidecar memory budget is a whole number of MiB, at least {MIN_SIDECAR_MEMORY_MIB} "
+            f"(daprd alone takes about 100): got {text!r}"
+        )
+    return mib
 
 
 def _http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -398,7 +428,7 @@ class Stack:
                 f"    ready  {process.name:<16} {process.describe} ({time.monotonic() - started:.1f}s)"
             )
 
-    def sidecar_env(self) -> dict[str, str]:
+    def sidecar_env(self, memory_mib: int | None = None) -> dict[str, str]:
         env = {
             **os.environ,
             "TODO_DAPR_STATE_DB_URL": _with_database(self.database_url, STATE_DATABASE),
@@ -407,6 +437,8 @@ class Stack:
             "APP_API_TOKEN": self.app_env()["TODO_APP_API_TOKEN"],
         }
         env.pop("DAPR_API_TOKEN", None)
+        if memory_mib is not None:
+            env["GOMEMLIMIT"] = go_memlimit(memory_mib)
         return env
 
     def daprd_process(
@@ -418,6 +450,7 @@ class Stack:
         resources: tuple[Path, ...],
         *,
         app_health_check: bool = True,
+        memory_mib: int | None = None,
     ) -> ManagedProcess:
         """A sidecar on this stack's placement, scheduler and log level; the
         benchmarks' engine-floor app gets one of its own this way."""
@@ -442,7 +475,7 @@ class Stack:
                 *health,
                 *("--log-level", self.config.log_level),
             ],
-            env=self.sidecar_env(),
+            env=self.sidecar_env(memory_mib),
             cwd=self.run_dir,
             log_path=self.logs_dir / f"{name}.log",
             # The API servers answer before the app is up; the app needs them to start.
@@ -460,6 +493,7 @@ class Stack:
             sidecar,
             app_port,
             (COMPONENTS_DIR / "common", COMPONENTS_DIR / self.config.profile),
+            memory_mib=self.config.api_sidecar_memory_mib if role == API else None,
         )
         self.launch(daprd)
         app = ManagedProcess(

@@ -14,6 +14,7 @@ from starlette.routing import Match
 
 from devstack.chart_check import ENVIRONMENTS
 from devstack.paths import COMPONENTS_DIR
+from devstack.stack import go_memlimit
 from tests.chart.conftest import Chart, Doc, find, one
 from tests.monitoring import ALERTS_FILE, DASHBOARD_NAMES, dashboards
 from todos.settings import Settings
@@ -88,6 +89,18 @@ def test_outbox_defaults_are_the_apps_measured_defaults(chart: Chart) -> None:
         ("TODO_OUTBOX_POLL_SECONDS", "outbox_poll_seconds"),
     ):
         assert float(env[variable]) == Settings.model_fields[field].default, variable
+
+
+@pytest.mark.parametrize("budget_mib", [512, 768, 1536])
+def test_the_local_api_sidecar_gets_the_go_memory_limit_the_chart_gives_it(
+    chart: Chart, budget_mib: int
+) -> None:
+    # The scale benchmark's memory figures hold for the chart only if both
+    # derive daprd's GOMEMLIMIT from a budget the same way.
+    docs = chart.render("default", {"api": {"sidecarMemoryLimit": f"{budget_mib}Mi"}})
+    api = one(docs, "Deployment", "todo-todo-workflows-api")
+    notes = api["spec"]["template"]["metadata"]["annotations"]
+    assert notes["dapr.io/env"] == f"GOMEMLIMIT={go_memlimit(budget_mib)}"
 
 
 @pytest.mark.parametrize("env", ENVS)
