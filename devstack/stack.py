@@ -480,7 +480,8 @@ class Stack:
             log_path=self.logs_dir / f"{name}.log",
             # The API servers answer before the app is up; the app needs them to start.
             ready=lambda: _http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz/outbound"),
-            describe=f"app-id {app_id}, http 127.0.0.1:{sidecar.http}, grpc {sidecar.grpc}",
+            describe=f"app-id {app_id}, http 127.0.0.1:{sidecar.http}, grpc {sidecar.grpc}"
+            + (f", GOMEMLIMIT {go_memlimit(memory_mib)}" if memory_mib is not None else ""),
         )
 
     def _start_role(self, role: Role) -> None:
