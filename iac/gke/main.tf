@@ -303,11 +303,12 @@ resource "local_sensitive_file" "kubeconfig" {
 module "dapr" {
   source = "../modules/dapr"
 
-  ha_enabled      = var.dapr_ha_enabled
-  install_app     = var.install_app
-  app_namespace   = var.app_namespace
-  app_chart_path  = "${path.module}/../../charts/todo-workflows"
-  app_values_file = "${path.module}/../../charts/todo-workflows/values-gke.yaml"
+  ha_enabled                 = var.dapr_ha_enabled
+  scheduler_memory_limit_mib = var.dapr_scheduler_memory_limit_mib
+  install_app                = var.install_app
+  app_namespace              = var.app_namespace
+  app_chart_path             = "${path.module}/../../charts/todo-workflows"
+  app_values_file            = "${path.module}/../../charts/todo-workflows/values-gke.yaml"
   app_values = [
     {
       serviceAccount = {

@@ -432,10 +432,11 @@ resource "oci_identity_policy" "secrets" {
 module "dapr" {
   source = "../modules/dapr"
 
-  ha_enabled      = var.dapr_ha_enabled
-  install_app     = var.install_app
-  app_chart_path  = "${path.module}/../../charts/todo-workflows"
-  app_values_file = "${path.module}/../../charts/todo-workflows/values-oke.yaml"
+  ha_enabled                 = var.dapr_ha_enabled
+  scheduler_memory_limit_mib = var.dapr_scheduler_memory_limit_mib
+  install_app                = var.install_app
+  app_chart_path             = "${path.module}/../../charts/todo-workflows"
+  app_values_file            = "${path.module}/../../charts/todo-workflows/values-oke.yaml"
   app_values = [
     {
       dapr = {

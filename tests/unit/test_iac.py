@@ -53,7 +53,13 @@ def test_dapr_chart_matches_the_runtime_the_app_is_built_against() -> None:
     dapr = module.resources()[("helm_release", "dapr")]
     assert iaclint.unquote(dapr["repository"]) == "https://dapr.github.io/helm-charts"
     assert "mtls      = { enabled = true }" in (IAC / "modules" / "dapr" / "main.tf").read_text()
-    assert "var.ha_enabled" in dapr["values"][0]
+    values = dapr["values"]
+    assert "ha = {enabled = var.ha_enabled}" in values
+    # A scheduler memory limit comes with GOMEMLIMIT at 90 % of it, as the app chart does for daprd.
+    assert 'memory = "${var.scheduler_memory_limit_mib}Mi"' in values
+    assert 'GOMEMLIMIT = "${floor(var.scheduler_memory_limit_mib * 0.9)}MiB"' in values
+    for cloud in CLOUDS:
+        assert _dapr_call(cloud)["scheduler_memory_limit_mib"] == "${var.dapr_scheduler_memory_limit_mib}"
 
 
 def test_oke_node_pool_is_the_always_free_shape() -> None:

@@ -12,15 +12,27 @@ resource "helm_release" "dapr" {
   wait             = true
   timeout          = var.helm_timeout_seconds
 
-  values = [yamlencode({
-    global = {
-      # Sidecar-to-sidecar and sidecar-to-control-plane traffic is always mutually
-      # authenticated; sentry issues the workload certificates.
-      mtls      = { enabled = true }
-      ha        = { enabled = var.ha_enabled }
-      logAsJson = true
-    }
-  })]
+  # The Dapr chart's values, then the scheduler's memory limit when one is given.
+  values = concat(
+    [yamlencode({
+      global = {
+        # Sidecar-to-sidecar and sidecar-to-control-plane traffic is always mutually
+        # authenticated; sentry issues the workload certificates.
+        mtls      = { enabled = true }
+        ha        = { enabled = var.ha_enabled }
+        logAsJson = true
+      }
+    })],
+    var.scheduler_memory_limit_mib == 0 ? [] : [yamlencode({
+      dapr_scheduler = {
+        resources = { limits = { memory = "${var.scheduler_memory_limit_mib}Mi" } }
+        # The scheduler keeps a timer job per active series in memory; with GOMEMLIMIT its
+        # collector tightens near the limit instead of letting the heap reach twice what is
+        # live, and the kernel does not kill it first.
+        extraEnvVars = { GOMEMLIMIT = "${floor(var.scheduler_memory_limit_mib * 0.9)}MiB" }
+      }
+    })],
+  )
 }
 
 resource "helm_release" "app" {

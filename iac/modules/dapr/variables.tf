@@ -26,6 +26,17 @@ variable "ha_enabled" {
   default     = false
 }
 
+variable "scheduler_memory_limit_mib" {
+  type        = number
+  description = "Memory limit of each Dapr scheduler replica in MiB, with GOMEMLIMIT at 90 % of it; 0 keeps the Dapr chart's default (no limit). The scheduler holds one timer job per active series: 208 MiB at 10,000 series and 882-945 MiB at 100,000, measured without a limit (docs/performance.md)."
+  default     = 0
+
+  validation {
+    condition     = var.scheduler_memory_limit_mib == 0 || (var.scheduler_memory_limit_mib >= 256 && var.scheduler_memory_limit_mib == floor(var.scheduler_memory_limit_mib))
+    error_message = "The scheduler_memory_limit_mib must be 0 (no limit) or a whole number of MiB, at least 256."
+  }
+}
+
 variable "helm_timeout_seconds" {
   type        = number
   description = "How long each Helm release may take to become ready before it is rolled back."
