@@ -1,11 +1,13 @@
 """Background machinery of the api role, run in the app's lifespan: the
-Dapr workflow worker (workflows and activities, registered by explicit name)
-and the sweeper that repairs workflow and job calls a crash left undone."""
+Dapr workflow worker (workflows and activities, registered by explicit name),
+the recording of started workflows in batches, and the sweeper that repairs
+workflow and job calls a crash left undone."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from dapr.ext.workflow import WorkflowRuntime
 
@@ -24,6 +26,10 @@ from todos.service import TaskService
 from workflows.recurring import recurring_task_workflow
 
 log = logging.getLogger(__name__)
+
+# How often started workflows are recorded: the delay before a new series
+# shows `workflow_started_at`, against one statement per batch.
+RECORD_STARTED_INTERVAL = 0.25
 
 
 def build_workflow_runtime() -> WorkflowRuntime:
@@ -60,6 +66,7 @@ class Background:
             self.runtime.shutdown()  # type: ignore[no-untyped-call]
         for thread in self._threads:
             thread.join(timeout=10)
+        self._record_started()
 
     def _run_worker(self) -> None:
         delay = 1.0
@@ -76,9 +83,12 @@ class Background:
             return
 
     def _run_sweeper(self) -> None:
-        while not self._stop.wait(self.sweep_interval):
-            if not self.worker_ready.is_set():
+        next_sweep = time.monotonic() + self.sweep_interval
+        while not self._stop.wait(RECORD_STARTED_INTERVAL):
+            self._record_started()
+            if time.monotonic() < next_sweep or not self.worker_ready.is_set():
                 continue
+            next_sweep = time.monotonic() + self.sweep_interval
             try:
                 repaired = self.service.sweep()
             except Exception:
@@ -88,3 +98,10 @@ class Background:
                 if count:
                     SWEEPER_REPAIRS.labels(action).inc(count)
                     log.info("sweeper %s: %d", action, count)
+
+    def _record_started(self) -> None:
+        try:
+            self.service.record_started()
+        except Exception:
+            # Kept for the next attempt; the database is likely down.
+            log.debug("recording started workflows failed; retrying", exc_info=True)

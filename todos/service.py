@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, bindparam, func, or_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
@@ -114,6 +115,15 @@ class DeleteJob:
 
 
 JobAction = ScheduleJob | DeleteJob
+
+
+@dataclass
+class ReminderSync:
+    """What `_sync_reminders` did: the Dapr job calls to make after the
+    commit, and the task's reminder rows as they now stand (by `n`)."""
+
+    jobs: list[JobAction]
+    rows: list[Reminder]
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,43 @@ def _check_reminder_times(task: Task, field_prefix: str | None) -> None:
             )
 
 
+class StartedWorkflows:
+    """Series whose workflow daprd accepted, waiting to be recorded as
+    started (`workflow_started_at`) many at a time: one statement per batch
+    instead of a transaction per series created (docs/performance.md).
+
+    Until recorded, a series looks unstarted to the sweeper. The sweeper
+    records this process's batch before it looks, and a start it makes
+    anyway (another replica's series, or one whose record a crash lost)
+    finds the instance (AlreadyExists) and only records it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[uuid.UUID, datetime] = {}
+
+    def add(self, series_id: uuid.UUID, at: datetime) -> None:
+        with self._lock:
+            self._pending.setdefault(series_id, at)
+
+    def take(self) -> dict[uuid.UUID, datetime]:
+        with self._lock:
+            taken, self._pending = self._pending, {}
+        return taken
+
+    def give_back(self, batch: dict[uuid.UUID, datetime]) -> None:
+        """A batch whose recording failed, for the next attempt."""
+        with self._lock:
+            for series_id, at in batch.items():
+                self._pending.setdefault(series_id, at)
+
+
+_RECORD_STARTED = (
+    update(Series)
+    .where(col(Series.id) == bindparam("series_id"), col(Series.workflow_started_at).is_(None))
+    .values(workflow_started_at=bindparam("started_at"))
+)
+
+
 class TaskService:
     def __init__(
         self,
@@ -246,6 +293,7 @@ class TaskService:
         self.settings = settings
         self.clock = clock
         self.jobs = jobs
+        self.started = StartedWorkflows()
 
     # ---- reads ----------------------------------------------------------------
 
@@ -446,12 +494,12 @@ class TaskService:
                 session.flush()
             session.add(task)
             session.flush()
-            jobs = self._sync_reminders(session, task, now)
-            public = self._public(session, task, series)
+            sync = self._sync_reminders(session, task, now, new=True)
+            public = self._public(session, task, series, sync.rows)
             self._emit(session, events.TASK_CREATED, task, {"task": _task_json(public)})
         logs.annotate(task_id=task.id)
         TASKS_CREATED.labels("one_off" if series is None else "recurring").inc()
-        self._apply_jobs(jobs)
+        self._apply_jobs(sync.jobs)
         if series is not None:
             self._start_workflow(series)
         return public
@@ -545,8 +593,12 @@ class TaskService:
                 task.notify_email = user.email
             task.updated_at = now
             session.flush()
-            jobs = self._sync_reminders(session, task, now) if task.status == TaskStatus.pending else []
-            public = self._public(session, task, series)
+            jobs: list[JobAction] = []
+            rows: list[Reminder] | None = None  # not pending: the rows stay as they are
+            if task.status == TaskStatus.pending:
+                sync = self._sync_reminders(session, task, now)
+                jobs, rows = sync.jobs, sync.rows
+            public = self._public(session, task, series, rows)
             self._emit_change(session, events.TASK_UPDATED, task, before, _task_json(public))
         self._apply_jobs(jobs)
         if started is not None:
@@ -887,7 +939,7 @@ class TaskService:
             # Rows only: arming their jobs is the next activity's side effect
             # (schedule_task_reminders), so a retry here arms nothing twice.
             pending = task.status == TaskStatus.pending
-            jobs = self._sync_reminders(session, task, now, new=inserted is not None) if pending else []
+            jobs = self._sync_reminders(session, task, now, new=inserted is not None).jobs if pending else []
             # A retry finds the first run's rows, which may still wait to be armed.
             to_arm = (
                 sum(isinstance(job, ScheduleJob) for job in jobs)
@@ -954,7 +1006,7 @@ class TaskService:
 
     def _sync_reminders(
         self, session: Session, task: Task, now: datetime, *, new: bool = False
-    ) -> list[JobAction]:
+    ) -> ReminderSync:
         """Make the task's reminder rows match its `reminders` and due time.
         A row whose spec and time are unchanged is left alone (a sent
         reminder stays sent); any other is re-armed for its new time. A task
@@ -963,22 +1015,24 @@ class TaskService:
         if not new:
             locked = session.exec(select(Reminder).where(Reminder.task_id == task.id).with_for_update())
             rows = {row.n: row for row in locked}
-        jobs: list[JobAction] = []
+        sync = ReminderSync(jobs=[], rows=[])
         for n, spec in enumerate(task.reminders):
             plan = reminders.plan(spec, task.due_at, now, task.notify_email)
             row = rows.pop(n, None)
+            unchanged = row is not None and row.spec == spec and row.remind_at == plan.remind_at
             if row is None:
                 row = Reminder(task_id=task.id, n=n, spec=spec, generation=0, created_at=now)
                 session.add(row)
-            elif row.spec == spec and row.remind_at == plan.remind_at:
+            sync.rows.append(row)
+            if unchanged:
                 continue
-            jobs += self._arm(row, spec, plan, now)
+            sync.jobs += self._arm(row, spec, plan, now)
             self._emit_reminder_armed(session, task, row)
         for row in rows.values():
             if row.status == ReminderStatus.scheduled:
-                jobs.append(DeleteJob(reminders.job_name(task.id, row.n)))
+                sync.jobs.append(DeleteJob(reminders.job_name(task.id, row.n)))
             session.delete(row)
-        return jobs
+        return sync
 
     @staticmethod
     def _arm(row: Reminder, spec: dict[str, Any], plan: reminders.Plan, now: datetime) -> list[JobAction]:
@@ -1340,12 +1394,24 @@ class TaskService:
                 "starting the workflow of series %s failed; the sweeper retries", series.id, exc_info=True
             )
             return
-        with session_scope() as session:
-            session.execute(
-                update(Series)
-                .where(col(Series.id) == series.id, col(Series.workflow_started_at).is_(None))
-                .values(workflow_started_at=self.clock())
-            )
+        self.started.add(series.id, self.clock())
+
+    def record_started(self) -> int:
+        """Record the workflows started since the last call (the background
+        runner calls this a few times a second); returns how many."""
+        batch = self.started.take()
+        if not batch:
+            return 0
+        try:
+            with session_scope() as session:
+                session.connection().execute(
+                    _RECORD_STARTED,
+                    [{"series_id": series_id, "started_at": at} for series_id, at in batch.items()],
+                )
+        except Exception:
+            self.started.give_back(batch)
+            raise
+        return len(batch)
 
     def _notify(self, series_id: uuid.UUID, event: str, data: dict[str, Any] | None = None) -> None:
         try:
@@ -1362,6 +1428,7 @@ class TaskService:
         never confirmed, and reminders still unsent well after their time
         (job lost, every callback retry failed, or a claim abandoned by a
         crash). Safe on several replicas (rows are claimed with SKIP LOCKED)."""
+        self.record_started()
         reminders_armed, reminders_rescued = self._sweep_reminders(older_than, batch)
         cutoff = self.clock() - older_than
         with session_scope() as session:
