@@ -630,7 +630,9 @@ class TaskService:
                 raise Conflict("This occurrence was skipped; it cannot be completed.", field="task_id")
             newly_completed = task.status == TaskStatus.pending
             series = session.get(Series, task.series_id) if task.series_id is not None else None
-            rows = self._reminder_rows(session, [task.id]).get(task.id, [])
+            # A pending task's rows mirror its `reminders` (_sync_reminders): none to read.
+            has_rows = bool(task.reminders) or not newly_completed
+            rows = self._reminder_rows(session, [task.id]).get(task.id, []) if has_rows else []
             before = _task_json(self._public(session, task, series, rows))
             jobs: list[JobAction] = []
             if newly_completed:
@@ -860,8 +862,13 @@ class TaskService:
 
     def load_series_progress(self, series_id: str) -> SeriesProgress:
         with session_scope() as session:
-            series = session.get(Series, uuid.UUID(series_id))
-            if series is None:
+            # The series and its current task in one round trip.
+            found = session.exec(
+                select(Series, Task)
+                .outerjoin(Task, col(Task.id) == col(Series.current_task_id))
+                .where(Series.id == uuid.UUID(series_id))
+            ).first()
+            if found is None:
                 return SeriesProgress(
                     status="missing",
                     rule="",
@@ -875,7 +882,7 @@ class TaskService:
                     current_task_status="missing",
                     completed_at=None,
                 )
-            current = session.get(Task, series.current_task_id) if series.current_task_id else None
+            series, current = found
             return SeriesProgress(
                 **_schedule_of(series),
                 status=str(series.status),
@@ -896,11 +903,18 @@ class TaskService:
         due_at = _parse_iso(step.due_at)
         now = self.clock()
         with session_scope() as session:
-            series = session.get(Series, series_id, with_for_update=True)
-            if series is None:
+            # The series, locked, with when its current occurrence was completed.
+            found = session.execute(
+                select(Series, Task.occurrence_index, Task.completed_at)
+                .outerjoin(Task, col(Task.id) == col(Series.current_task_id))
+                .where(Series.id == series_id)
+                .with_for_update(of=Series)
+            ).first()
+            if found is None:
                 raise NotFound(f"Series {series_id} no longer exists.", field="series_id")
+            series, current_index, current_completed_at = found
             template = series.template
-            inserted = session.execute(
+            inserted = session.scalars(
                 insert(Task)
                 .values(
                     id=uuid.uuid4(),
@@ -920,22 +934,25 @@ class TaskService:
                     updated_at=now,
                 )
                 .on_conflict_do_nothing(constraint="uq_tasks_series_occurrence")
-                .returning(col(Task.id))
+                .returning(Task)
             ).first()
-            task = session.exec(
-                select(Task).where(
-                    Task.series_id == series_id, Task.occurrence_index == step.occurrence_index
-                )
-            ).one()
+            # A retry or replay finds the row its first run created.
+            task = (
+                inserted
+                or session.exec(
+                    select(Task).where(
+                        Task.series_id == series_id, Task.occurrence_index == step.occurrence_index
+                    )
+                ).one()
+            )
             previous_completed_at: datetime | None = None
             if inserted is not None:
                 # Only the first run of the activity creates the task, so only it emits.
                 # Its reminder rows come below: none exist yet.
                 snapshot = _task_json(self._public(session, task, series, rows=[]))
                 self._emit(session, events.TASK_CREATED, task, {"task": snapshot})
-                previous = session.get(Task, series.current_task_id) if series.current_task_id else None
-                if previous is not None and previous.occurrence_index == step.occurrence_index - 1:
-                    previous_completed_at = previous.completed_at
+                if current_index == step.occurrence_index - 1:
+                    previous_completed_at = current_completed_at
             # Rows only: arming their jobs is the next activity's side effect
             # (schedule_task_reminders), so a retry here arms nothing twice.
             pending = task.status == TaskStatus.pending
