@@ -44,7 +44,8 @@ def build_workflow_runtime() -> WorkflowRuntime:
 
 class Background:
     """Starts the worker without blocking startup (in Kubernetes the sidecar
-    may come up after the app) and runs the sweeper until stopped."""
+    may come up after the app); records started workflows and runs the
+    sweeper until stopped."""
 
     def __init__(self, service: TaskService, sweep_interval: float) -> None:
         self.service = service
@@ -55,7 +56,7 @@ class Background:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for target, name in ((self._run_worker, "workflow-worker"), (self._run_sweeper, "sweeper")):
+        for target, name in ((self._run_worker, "workflow-worker"), (self._run_upkeep, "upkeep")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -82,7 +83,9 @@ class Background:
             self.worker_ready.set()
             return
 
-    def _run_sweeper(self) -> None:
+    def _run_upkeep(self) -> None:
+        """Records started workflows every RECORD_STARTED_INTERVAL and sweeps
+        every sweep interval, once the worker is connected."""
         next_sweep = time.monotonic() + self.sweep_interval
         while not self._stop.wait(RECORD_STARTED_INTERVAL):
             self._record_started()

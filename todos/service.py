@@ -269,8 +269,8 @@ class StartedWorkflows:
     def give_back(self, batch: dict[uuid.UUID, datetime]) -> None:
         """A batch whose recording failed, for the next attempt."""
         with self._lock:
-            for series_id, at in batch.items():
-                self._pending.setdefault(series_id, at)
+            # A start added since the batch was taken keeps its own time, as `add` would.
+            self._pending = batch | self._pending
 
 
 _RECORD_STARTED = (
