@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from bench import create, events, floor, recurrence, reminders, scale, step
-from bench.harness import Context, Stacks, loadavg, machine
+from bench.harness import DEFAULT_USERS, Context, Stacks, loadavg, machine
 from bench.report import table, write_docs, write_json
 from devstack import progress
 from devstack.paths import REPO_ROOT
@@ -71,6 +71,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="scale stops creating series after M minutes; its figures name the count reached",
     )
     parser.add_argument(
+        "--users",
+        type=int,
+        default=DEFAULT_USERS,
+        metavar="N",
+        help="how many users the requests of create, step, scale and reminders come from, in turn "
+        f"(default {DEFAULT_USERS}); one user's events are one ordered chain for the outbox relay",
+    )
+    parser.add_argument(
         "--api-sidecar-memory",
         type=sidecar_memory_mib,
         default=scale.SIDECAR_MEMORY_MIB,
@@ -100,6 +108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     if args.series is not None and args.series < 1:
         parser.error("--series must be at least 1")
+    if args.users < 1:
+        parser.error("--users must be at least 1")
     return args
 
 
@@ -124,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
             "series": args.series,
             "scale_minutes": args.scale_minutes,
+            "users": args.users,
             "api_sidecar_memory_mib": args.api_sidecar_memory,
         },
         "benchmarks": {},
@@ -133,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         series=args.series,
         scale_minutes=args.scale_minutes,
+        users=args.users,
     )
     failed = []
     try:

@@ -15,9 +15,8 @@ from bench.harness import (
     Figure,
     Goal,
     Outcome,
-    bench_user,
+    Users,
     due_tomorrow,
-    headers_for,
     http_send,
     latency_figures,
     measured,
@@ -34,7 +33,7 @@ def run(ctx: Context) -> Outcome:
     stack = ctx.stacks.get(PROFILE)
     rate, seconds = (5.0, 3.0) if ctx.quick else (20.0, 30.0)
     count = int(rate * seconds)
-    headers = headers_for(bench_user("create"))
+    users = Users("create", ctx.users)
     bodies: dict[str, dict[str, Any]] = {
         "plain": {"title": "bench plain", "due_at": due_tomorrow()},
         "recurring": recurring_body("bench recurring"),
@@ -43,10 +42,23 @@ def run(ctx: Context) -> Outcome:
     details: dict[str, Any] = {}
     with httpx.Client(base_url=stack.app_url, timeout=60) as client:
         for kind, body in bodies.items():
-            send = http_send(client, "POST", lambda _: "/v1/tasks", 201, json=body, headers=headers)
+            send = http_send(
+                client,
+                "POST",
+                lambda _: "/v1/tasks",
+                201,
+                headers=users.headers_at,
+                json=body,
+            )
             with measured(stack) as facts:
                 shots = open_loop(f"create {kind}", count, rate, send)
-            conditions = {"rate_per_s": rate, "duration_s": seconds, "requests": count, "load": "open loop"}
+            conditions = {
+                "rate_per_s": rate,
+                "duration_s": seconds,
+                "requests": count,
+                "load": "open loop",
+                "users": len(users),
+            }
             latencies = [s.seconds for s in shots if s.ok]
             errors = [s.detail for s in shots if not s.ok]
             figures += latency_figures(f"create {kind}", latencies, conditions, GOALS_P95_S[kind])

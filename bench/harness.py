@@ -29,6 +29,8 @@ from devstack.ports import StackPorts
 from devstack.stack import Stack, StackConfig
 
 Op = Literal["<=", ">=", "=="]
+# How many users a benchmark's requests come from (`--users`).
+DEFAULT_USERS = 100
 K = TypeVar("K")
 
 
@@ -258,6 +260,7 @@ class Context:
     quick: bool
     series: int | None
     scale_minutes: float | None = None
+    users: int = DEFAULT_USERS
     results: dict[str, Outcome] = field(default_factory=dict)
 
 
@@ -272,8 +275,29 @@ def headers_for(user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(user, settings)}"}
 
 
-def bench_user(kind: str) -> str:
-    return f"bench-{kind}-{uuid.uuid4().hex[:6]}"
+class Users:
+    """The users a benchmark's requests come from, in turn: request i as user
+    i mod count. A chatbot backend serves many users, and the count shapes
+    the work: one user's events form one ordered chain, which the outbox
+    relay publishes one event per request (todos/relay.py)."""
+
+    def __init__(self, kind: str, count: int) -> None:
+        run = uuid.uuid4().hex[:6]
+        self.ids = [f"bench-{kind}-{run}-{n}" for n in range(count)]
+        self._headers = {user: headers_for(user) for user in self.ids}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def of(self, index: int) -> str:
+        return self.ids[index % len(self.ids)]
+
+    def headers(self, user: str) -> dict[str, str]:
+        return self._headers[user]
+
+    def headers_at(self, index: int) -> dict[str, str]:
+        """The headers of request `index`, as user `of(index)`."""
+        return self._headers[self.of(index)]
 
 
 def due_tomorrow() -> str:
@@ -358,13 +382,18 @@ def closed_loop(label: str, count: int, workers: int, send: Callable[[int], obje
 
 
 def http_send(
-    client: httpx.Client, method: str, path: Callable[[K], str], expect: int, **kwargs: Any
+    client: httpx.Client,
+    method: str,
+    path: Callable[[K], str],
+    expect: int,
+    headers: Callable[[K], dict[str, str]],
+    **kwargs: Any,
 ) -> Callable[[K], tuple[bool, str]]:
     """A sender for the load loops: (answered as expected, what went wrong)."""
 
     def send(key: K) -> tuple[bool, str]:
         try:
-            response = client.request(method, path(key), **kwargs)
+            response = client.request(method, path(key), headers=headers(key), **kwargs)
         except httpx.HTTPError as error:
             return False, repr(error)
         return response.status_code == expect, "" if response.status_code == expect else response.text[:200]
@@ -373,12 +402,11 @@ def http_send(
 
 
 def create_series(
-    stack: Stack, count: int, user: str, label: str, workers: int = 16, budget_s: float | None = None
+    stack: Stack, count: int, users: Users, label: str, workers: int = 16, budget_s: float | None = None
 ) -> list[dict[str, Any]]:
     """Up to `count` daily series (occurrence #1 due tomorrow), created as fast
     as `workers` concurrent clients go; with `budget_s`, no new one is started
     after that many seconds, and only those created are returned."""
-    headers = headers_for(user)
     created: list[dict[str, Any]] = [{} for _ in range(count)]
     deadline = time.monotonic() + budget_s if budget_s is not None else float("inf")
     with httpx.Client(base_url=stack.app_url, timeout=120) as client:
@@ -386,12 +414,28 @@ def create_series(
         def one(index: int) -> None:
             if time.monotonic() > deadline:
                 return
-            response = client.post("/v1/tasks", json=recurring_body(f"bench {index}"), headers=headers)
+            response = client.post(
+                "/v1/tasks", json=recurring_body(f"bench {index}"), headers=users.headers_at(index)
+            )
             response.raise_for_status()
             created[index] = response.json()
 
         closed_loop(label, count, workers, one)
     return [task for task in created if task]
+
+
+def completion_sender(
+    client: httpx.Client, tasks: Sequence[dict[str, Any]], users: Users
+) -> Callable[[str], tuple[bool, str]]:
+    """Completes a series' current task (the key is the series id) as its owner."""
+    task_of = {task["series_id"]: task for task in tasks}
+    return http_send(
+        client,
+        "POST",
+        lambda series: f"/v1/tasks/{task_of[series]['id']}/complete",
+        200,
+        headers=lambda series: users.headers(task_of[series]["user_id"]),
+    )
 
 
 def wait_workflows_started(database_url: str, series_ids: Sequence[str], timeout: float) -> None:

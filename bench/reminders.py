@@ -15,20 +15,19 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Context, Figure, Goal, Outcome, closed_loop, headers_for, latency_figures, measured
+from bench.harness import Context, Figure, Goal, Outcome, Users, closed_loop, latency_figures, measured
 from devstack.smtp_sink import read_mail
 from devstack.stack import Stack
 
 NAME = "reminders"
 PROFILE = "default"
 GOAL_P99_S = 1.0
-USERS = 20
 
 
-def create_tasks(stack: Stack, count: int, window: float, lead: float) -> tuple[dict[str, datetime], float]:
+def create_tasks(
+    stack: Stack, users: Users, count: int, window: float, lead: float
+) -> tuple[dict[str, datetime], float]:
     """({task id: reminder time}, seconds creating took)."""
-    run = f"{time.time_ns() % 10**8:x}"
-    headers = [headers_for(f"bench-reminders-{run}-{k}") for k in range(USERS)]
     start = datetime.now(UTC) + timedelta(seconds=lead)
     times = [start + timedelta(seconds=window * i / count) for i in range(count)]
     due: dict[str, datetime] = {}
@@ -40,7 +39,7 @@ def create_tasks(stack: Stack, count: int, window: float, lead: float) -> tuple[
                 "due_at": (times[i] + timedelta(hours=1)).isoformat(),
                 "reminders": [{"at": times[i].isoformat()}],
             }
-            response = client.post("/v1/tasks", json=body, headers=headers[i % USERS])
+            response = client.post("/v1/tasks", json=body, headers=users.headers_at(i))
             response.raise_for_status()
             due[response.json()["id"]] = times[i]
 
@@ -66,13 +65,14 @@ def wait_for_mail(stack: Stack, due: dict[str, datetime], deadline: float) -> di
 def run(ctx: Context) -> Outcome:
     stack = ctx.stacks.get(PROFILE)
     count, window, lead, grace = (20, 2.0, 15.0, 60.0) if ctx.quick else (1000, 10.0, 60.0, 120.0)
-    due, create_s = create_tasks(stack, count, window, lead)
+    users = Users("reminders", ctx.users)
+    due, create_s = create_tasks(stack, users, count, window, lead)
     window_start = min(due.values())
     time.sleep(max(0.0, (window_start - datetime.now(UTC)).total_seconds()))
     with measured(stack) as facts:
         lateness = wait_for_mail(stack, due, time.monotonic() + window + grace)
     values = list(lateness.values())
-    conditions = {"reminders": count, "window_s": window, "lead_s": lead, "users": USERS}
+    conditions = {"reminders": count, "window_s": window, "lead_s": lead, "users": len(users)}
     figures = latency_figures("reminder lateness", values, conditions, None)
     figures[2].goal = Goal("<=", GOAL_P99_S)  # p99 is the goal here
     figures += [

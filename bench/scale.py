@@ -29,10 +29,9 @@ from bench.harness import (
     Figure,
     Goal,
     Outcome,
-    bench_user,
+    Users,
+    completion_sender,
     create_series,
-    headers_for,
-    http_send,
     latency_figures,
     measured,
     next_task_times,
@@ -67,12 +66,12 @@ def database_sizes(database_url: str) -> dict[str, int]:
 def run(ctx: Context) -> Outcome:
     stack = ctx.stacks.get(PROFILE)
     count = ctx.series or (50 if ctx.quick else DEFAULT_SERIES)
-    user = bench_user("scale")
+    users = Users("scale", ctx.users)
     rss_before = rss_bytes(stack_roots(stack))
     with measured(stack) as facts:
         started = time.monotonic()
         budget = ctx.scale_minutes * 60 if ctx.scale_minutes else None
-        tasks = create_series(stack, count, user, f"creating {count:,} series", WORKERS, budget)
+        tasks = create_series(stack, count, users, f"creating {count:,} series", WORKERS, budget)
         elapsed = time.monotonic() - started
     count = len(tasks)  # fewer when the time budget ran out first
     chosen = random.sample(tasks, min(count, 10 if ctx.quick else 1000))
@@ -83,6 +82,7 @@ def run(ctx: Context) -> Outcome:
     create_conditions = {
         "series": count,
         "clients": WORKERS,
+        "users": len(users),
         "seconds": round(elapsed, 1),
         "load": "closed loop",
         "engine_backlog_after_s": round(backlog_s, 1),
@@ -98,19 +98,16 @@ def run(ctx: Context) -> Outcome:
     }
     app_and_sidecar = rss["app-api"] + rss["daprd-api"]
 
-    series_of = {t["series_id"]: t["id"] for t in chosen}
     with httpx.Client(base_url=stack.app_url, timeout=120) as client:
-        complete = http_send(
-            client, "POST", lambda s: f"/v1/tasks/{series_of[s]}/complete", 200, headers=headers_for(user)
-        )
         result = step.measure_steps(
             "scale step",
-            list(series_of),
+            [t["series_id"] for t in chosen],
             [],
             STEP_RATE,
-            complete,
+            completion_sender(client, chosen, users),
             lambda keys: next_task_times(stack.database_url, keys, timeout=300),
             lambda: measured(stack),
+            users=len(users),
         )
     step_conditions = {**result.conditions, "active_series": count}
     figures = [

@@ -23,11 +23,10 @@ from bench.harness import (
     Figure,
     Goal,
     Outcome,
-    bench_user,
+    Users,
     closed_loop,
+    completion_sender,
     create_series,
-    headers_for,
-    http_send,
     latency_figures,
     measured,
     next_task_times,
@@ -58,7 +57,7 @@ class StepRun:
 
 def sizes(ctx: Context) -> tuple[float, float, int]:
     """(rate per s, seconds, burst size) for the step and the floor alike."""
-    return (5.0, 4.0, 20) if ctx.quick else (20.0, 60.0, 600)
+    return (5.0, 4.0, 20) if ctx.quick else (20.0, 60.0, 1200)
 
 
 def measure_steps(
@@ -69,10 +68,13 @@ def measure_steps(
     send: Callable[[str], tuple[bool, str]],
     committed: Callable[[Sequence[str]], dict[str, float]],
     stack_facts: Callable[[], Any],
+    users: int | None = None,
 ) -> StepRun:
     """The fixed-rate and burst phases over keys (series or workflow instances)
     whose step `send` triggers and `committed` times; shared with the floor so
-    both sides are measured the same way."""
+    both sides are measured the same way. `users`: how many owners the keys
+    have, for the conditions (the floor's instances have none)."""
+    owners = {"users": users} if users else {}
     with stack_facts() as facts:
         shots = open_loop(f"{label} at a fixed rate", len(fixed), rate, lambda i: send(fixed[i]))
     done = committed([fixed[s.index] for s in shots if s.ok])
@@ -100,8 +102,9 @@ def measure_steps(
             "duration_s": round(len(fixed) / rate, 1),
             "steps": len(fixed),
             "load": "open loop",
+            **owners,
         },
-        burst_conditions={"steps": len(burst), "clients": BURST_WORKERS, "span_s": round(span, 2)},
+        burst_conditions={"steps": len(burst), "clients": BURST_WORKERS, "span_s": round(span, 2), **owners},
         facts=facts,
     )
 
@@ -119,24 +122,21 @@ def run(ctx: Context) -> Outcome:
     stack = ctx.stacks.get(PROFILE)
     rate, seconds, burst = sizes(ctx)
     count = int(rate * seconds)
-    user = bench_user("step")
-    tasks = create_series(stack, count + burst, user, "creating series")
-    series_of = {t["series_id"]: t["id"] for t in tasks}
-    wait_workflows_started(stack.database_url, list(series_of), timeout=600)
+    users = Users("step", ctx.users)
+    tasks = create_series(stack, count + burst, users, "creating series")
+    series = [t["series_id"] for t in tasks]
+    wait_workflows_started(stack.database_url, series, timeout=600)
     wait_engine_idle(stack, timeout=600)
-    headers = headers_for(user)
     with httpx.Client(base_url=stack.app_url, timeout=120) as client:
-        complete = http_send(
-            client, "POST", lambda series: f"/v1/tasks/{series_of[series]}/complete", 200, headers=headers
-        )
         result = measure_steps(
             "step",
-            [t["series_id"] for t in tasks[:count]],
-            [t["series_id"] for t in tasks[count:]],
+            series[:count],
+            series[count:],
             rate,
-            complete,
+            completion_sender(client, tasks, users),
             lambda keys: next_task_times(stack.database_url, keys, timeout=300),
             lambda: measured(stack),
+            users=len(users),
         )
     return Outcome(
         figures(NAME, result, GOAL_P95_S),

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.harness import Figure, Goal, percentile
+from bench.harness import Figure, Goal, Users, percentile
 from bench.report import BEGIN, END, table, value_text, write_docs
 
 pytestmark = pytest.mark.unit
@@ -121,3 +121,16 @@ def test_docs_page_is_created_with_the_section_when_missing(tmp_path: Path) -> N
     text = page.read_text()
     assert text.startswith("# Performance")
     assert text.count(BEGIN) == 1 and text.count(END) == 1
+
+
+def test_users_take_turns_and_each_request_carries_its_users_token() -> None:
+    from api.auth import decode_token
+    from todos.settings import DEV_JWT_SECRET, Settings
+
+    users = Users("unit", 3)
+    assert len(users) == 3 and len(set(users.ids)) == 3
+    assert [users.of(i) for i in range(4)] == [*users.ids, users.ids[0]]
+    settings = Settings(env="dev", jwt_secret=DEV_JWT_SECRET)
+    for index in range(4):
+        token = users.headers_at(index)["Authorization"].removeprefix("Bearer ")
+        assert decode_token(token, settings)["sub"] == users.of(index)
