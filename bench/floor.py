@@ -22,7 +22,16 @@ import httpx
 
 from bench import step
 from bench.floor_app import WORKFLOW
-from bench.harness import Context, Figure, Goal, Outcome, closed_loop, measured, wait_engine_idle
+from bench.harness import (
+    Context,
+    Figure,
+    Goal,
+    Outcome,
+    closed_loop,
+    measured,
+    wait_engine_idle,
+    wait_outbox_drained,
+)
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT
 from devstack.ports import SidecarPorts, free_port
 from devstack.process import ManagedProcess
@@ -130,6 +139,7 @@ def run(ctx: Context) -> Outcome:
     )
     _wait_running(client, instances, timeout=600)
     wait_engine_idle(stack, timeout=600)
+    wait_outbox_drained(stack, timeout=600)
 
     def send(instance: str) -> tuple[bool, str]:
         try:

@@ -484,6 +484,23 @@ def wait_engine_idle(stack: Stack, timeout: float, quiet_s: float = 5.0) -> floa
     return quiet_since - started
 
 
+def wait_outbox_drained(stack: Stack, timeout: float) -> float:
+    """Wait until the outbox holds no unpublished event: the relay and the
+    audit role work through the events of what came before (thousands of
+    series created, a burst of steps) for seconds after it, on the same
+    cores as the next measurement. Returns the seconds waited."""
+    started = time.monotonic()
+    with (
+        progress.step("Waiting for the outbox relay to publish what is pending"),
+        psycopg.connect(stack.database_url, autocommit=True) as conn,
+    ):
+        while conn.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone() != (0,):
+            if time.monotonic() - started > timeout:
+                raise SystemExit(f"the outbox still held unpublished events after {timeout:.0f}s")
+            time.sleep(0.5)
+    return time.monotonic() - started
+
+
 def next_task_times(database_url: str, series_ids: Sequence[str], timeout: float) -> dict[str, float]:
     """{series id: epoch seconds its occurrence #2 was created (committed by
     the workflow's activity)}, waiting until all are there or `timeout`."""

@@ -38,6 +38,7 @@ from bench.harness import (
     rss_bytes,
     stack_roots,
     wait_engine_idle,
+    wait_outbox_drained,
     wait_workflows_started,
 )
 from devstack.stack import STATE_DATABASE, go_memlimit
@@ -77,6 +78,7 @@ def run(ctx: Context) -> Outcome:
     chosen = random.sample(tasks, min(count, 10 if ctx.quick else 1000))
     wait_workflows_started(stack.database_url, [t["series_id"] for t in chosen], timeout=1800)
     backlog_s = wait_engine_idle(stack, timeout=3600)
+    outbox_backlog_s = wait_outbox_drained(stack, timeout=3600)
     rss = rss_bytes(stack_roots(stack))
     sizes = database_sizes(stack.database_url)
     create_conditions = {
@@ -86,6 +88,7 @@ def run(ctx: Context) -> Outcome:
         "seconds": round(elapsed, 1),
         "load": "closed loop",
         "engine_backlog_after_s": round(backlog_s, 1),
+        "outbox_backlog_after_s": round(outbox_backlog_s, 1),
         **({"budget_min": ctx.scale_minutes} if ctx.scale_minutes else {}),
     }
     sidecar_mib = stack.config.api_sidecar_memory_mib

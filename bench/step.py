@@ -32,6 +32,7 @@ from bench.harness import (
     next_task_times,
     open_loop,
     wait_engine_idle,
+    wait_outbox_drained,
     wait_workflows_started,
 )
 
@@ -127,6 +128,7 @@ def run(ctx: Context) -> Outcome:
     series = [t["series_id"] for t in tasks]
     wait_workflows_started(stack.database_url, series, timeout=600)
     wait_engine_idle(stack, timeout=600)
+    wait_outbox_drained(stack, timeout=600)
     with httpx.Client(base_url=stack.app_url, timeout=120) as client:
         result = measure_steps(
             "step",
