@@ -1296,7 +1296,10 @@ class TaskService:
     def _finish_claim(
         self, claim: ReminderClaim, event_type: events.ReminderEventType, error: str | None, **values: Any
     ) -> None:
-        """Close the claim (sent or failed) and record its event, together."""
+        """Close the claim (sent or failed) and record its event, together.
+        The task's owner and series come back from the same statement: a
+        reminder row goes with its task (ON DELETE CASCADE), so a row still
+        there has its task."""
         with session_scope() as session:
             finished = session.execute(
                 update(Reminder)
@@ -1304,9 +1307,16 @@ class TaskService:
                     col(Reminder.id) == claim.reminder_id,
                     col(Reminder.claim_token) == claim.token,
                     col(Reminder.status) == ReminderStatus.sending,
+                    col(Task.id) == col(Reminder.task_id),
                 )
                 .values(claim_token=None, lease_until=None, updated_at=self.clock(), **values)
-                .returning(col(Reminder.task_id), col(Reminder.remind_at), col(Reminder.spec)),
+                .returning(
+                    col(Reminder.task_id),
+                    col(Reminder.remind_at),
+                    col(Reminder.spec),
+                    col(Task.user_id),
+                    col(Task.series_id),
+                ),
                 execution_options=_UNSYNCED,
             ).first()
             if finished is None:
@@ -1314,19 +1324,17 @@ class TaskService:
                     "reminder %s: the claim ran out or was superseded while sending", claim.reminder_id
                 )
                 return
-            task_id, remind_at, spec = finished
-            task = session.get(Task, task_id)
-            if task is not None:
-                self._emit_reminder(
-                    session,
-                    event_type,
-                    user_id=task.user_id,
-                    task_id=task.id,
-                    series_id=task.series_id,
-                    remind_at=remind_at,
-                    spec=spec,
-                    error=error,
-                )
+            task_id, remind_at, spec, user_id, series_id = finished
+            self._emit_reminder(
+                session,
+                event_type,
+                user_id=user_id,
+                task_id=task_id,
+                series_id=series_id,
+                remind_at=remind_at,
+                spec=spec,
+                error=error,
+            )
 
     def mark_reminder_sent(self, claim: ReminderClaim, sent_at: datetime, attempts: int) -> None:
         """The `sent` transition."""

@@ -255,6 +255,42 @@ def test_smtp_failing_permanently_marks_the_reminder_failed_with_the_reason(
     assert metric(client, 'todo_reminders_failed_total{reason="permanent"}') >= 1
 
 
+def history_types(stack: Stack, user: str, task: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(event type, series id) of each event the audit role holds for the
+    task, oldest first; the history is the owner's only."""
+    response = httpx.get(f"{stack.audit_url}/v1/tasks/{task['id']}/history", headers=auth(user), timeout=30)
+    assert response.status_code in (200, 404), response.text
+    events = response.json()["events"] if response.status_code == 200 else []
+    return [(event["event_type"], event["series_id"]) for event in events]
+
+
+def test_a_series_reminder_sent_and_one_failed_are_in_their_tasks_histories(
+    client: httpx.Client, stack: Stack
+) -> None:
+    sent_to, failed_to = new_user(), new_user()
+    set_rule(stack.smtp_dir, address(failed_to), 550, "5.1.1 Mailbox does not exist")
+    tasks = {
+        user: create(
+            client,
+            user,
+            title="Stretch",
+            due_at=soon(60).isoformat(),
+            reminders=[{"before": "PT58S"}],
+            recurrence={"rule": "daily", "timezone": "UTC"},
+        )
+        for user in (sent_to, failed_to)
+    }
+    for user, outcome in ((sent_to, "reminder.sent"), (failed_to, "reminder.failed")):
+        task = tasks[user]
+        events = wait_until(
+            lambda: (found := history_types(stack, user, task)) and found[-1][0] == outcome and found,  # noqa: B023
+            what=f"{outcome} in the task's history",
+        )
+        types = [event_type for event_type, _ in events]
+        assert types.index("reminder.scheduled") < types.index(outcome)
+        assert {series for _, series in events} == {task["series_id"]}
+
+
 def metric(client: httpx.Client, series: str) -> float:
     for line in client.get("/metrics").text.splitlines():
         if line.startswith(series + " "):
