@@ -86,6 +86,15 @@ def create_reminded_task(client: httpx.Client, user: str, title: str, at: dateti
     return task
 
 
+def history(client: httpx.Client, user: str, task_id: str) -> list[dict[str, Any]]:
+    """The task's history as the audit role (`client`) serves it to `user`;
+    empty until it answers 200."""
+    response = client.get(f"/v1/tasks/{task_id}/history", headers=auth(user))
+    if response.status_code != 200:
+        return []
+    return response.json()["events"]  # type: ignore[no-any-return]
+
+
 def wait_until(
     check: Callable[[], Any], timeout: float = 30, interval: float = 0.2, what: str = "condition"
 ) -> Any:

@@ -24,7 +24,7 @@ import pytest
 from devstack import kafka
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import running_stack, wait_until
+from tests.integration.support import history, running_stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -63,13 +63,6 @@ def new_user() -> str:
 def query(stack: Stack, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-
-
-def history(client: httpx.Client, user: str, task_id: str) -> list[dict[str, Any]]:
-    response = client.get(f"/v1/tasks/{task_id}/history", headers=auth(user))
-    if response.status_code != 200:
-        return []
-    return response.json()["events"]  # type: ignore[no-any-return]
 
 
 def history_types(client: httpx.Client, user: str, task_id: str) -> list[str]:

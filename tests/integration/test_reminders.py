@@ -14,6 +14,7 @@ import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ import pytest
 from devstack.smtp_sink import read_mail, set_rule
 from devstack.stack import Stack
 from tests.helpers import auth, token_for
-from tests.integration.support import wait_until
+from tests.integration.support import history, wait_until
 from todos.settings import DEV_APP_API_TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -255,15 +256,6 @@ def test_smtp_failing_permanently_marks_the_reminder_failed_with_the_reason(
     assert metric(client, 'todo_reminders_failed_total{reason="permanent"}') >= 1
 
 
-def history_types(stack: Stack, user: str, task: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """(event type, series id) of each event the audit role holds for the
-    task, oldest first; the history is the owner's only."""
-    response = httpx.get(f"{stack.audit_url}/v1/tasks/{task['id']}/history", headers=auth(user), timeout=30)
-    assert response.status_code in (200, 404), response.text
-    events = response.json()["events"] if response.status_code == 200 else []
-    return [(event["event_type"], event["series_id"]) for event in events]
-
-
 def test_a_series_reminder_sent_and_one_failed_are_in_their_tasks_histories(
     client: httpx.Client, stack: Stack
 ) -> None:
@@ -280,15 +272,21 @@ def test_a_series_reminder_sent_and_one_failed_are_in_their_tasks_histories(
         )
         for user in (sent_to, failed_to)
     }
-    for user, outcome in ((sent_to, "reminder.sent"), (failed_to, "reminder.failed")):
-        task = tasks[user]
-        events = wait_until(
-            lambda: (found := history_types(stack, user, task)) and found[-1][0] == outcome and found,  # noqa: B023
-            what=f"{outcome} in the task's history",
-        )
-        types = [event_type for event_type, _ in events]
-        assert types.index("reminder.scheduled") < types.index(outcome)
-        assert {series for _, series in events} == {task["series_id"]}
+    with httpx.Client(base_url=stack.audit_url, timeout=30) as audit:
+        for user, outcome in ((sent_to, "reminder.sent"), (failed_to, "reminder.failed")):
+            task = tasks[user]
+            events = wait_until(
+                partial(history_ending_in, audit, user, task["id"], outcome),
+                what=f"{outcome} in the task's history",
+            )
+            types = [event["event_type"] for event in events]
+            assert types.index("reminder.scheduled") < types.index(outcome)
+            assert {event["series_id"] for event in events} == {task["series_id"]}
+
+
+def history_ending_in(audit: httpx.Client, user: str, task_id: str, event_type: str) -> list[dict[str, Any]]:
+    found = history(audit, user, task_id)
+    return found if found and found[-1]["event_type"] == event_type else []
 
 
 def metric(client: httpx.Client, series: str) -> float:
