@@ -29,8 +29,7 @@ from bench.harness import (
     Outcome,
     closed_loop,
     measured,
-    wait_engine_idle,
-    wait_outbox_drained,
+    wait_stack_idle,
 )
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT
 from devstack.ports import SidecarPorts, free_port
@@ -138,8 +137,7 @@ def run(ctx: Context) -> Outcome:
         lambda i: client.schedule_new_workflow(WORKFLOW, input=0, instance_id=instances[i]),
     )
     _wait_running(client, instances, timeout=600)
-    wait_engine_idle(stack, timeout=600)
-    wait_outbox_drained(stack, timeout=600)
+    wait_stack_idle(stack, timeout=600)
 
     def send(instance: str) -> tuple[bool, str]:
         try:

@@ -484,7 +484,13 @@ def wait_engine_idle(stack: Stack, timeout: float, quiet_s: float = 5.0) -> floa
     return quiet_since - started
 
 
-def wait_outbox_drained(stack: Stack, timeout: float) -> float:
+def wait_stack_idle(stack: Stack, timeout: float) -> tuple[float, float]:
+    """Before a measurement: the engine's backlog, then the outbox's, done.
+    Returns (engine backlog, outbox backlog) in seconds."""
+    return wait_engine_idle(stack, timeout), _wait_outbox_drained(stack, timeout)
+
+
+def _wait_outbox_drained(stack: Stack, timeout: float) -> float:
     """Wait until the outbox holds no unpublished event: the relay and the
     audit role work through the events of what came before (thousands of
     series created, a burst of steps) for seconds after it, on the same

@@ -37,8 +37,7 @@ from bench.harness import (
     next_task_times,
     rss_bytes,
     stack_roots,
-    wait_engine_idle,
-    wait_outbox_drained,
+    wait_stack_idle,
     wait_workflows_started,
 )
 from devstack.stack import STATE_DATABASE, go_memlimit
@@ -77,8 +76,7 @@ def run(ctx: Context) -> Outcome:
     count = len(tasks)  # fewer when the time budget ran out first
     chosen = random.sample(tasks, min(count, 10 if ctx.quick else 1000))
     wait_workflows_started(stack.database_url, [t["series_id"] for t in chosen], timeout=1800)
-    backlog_s = wait_engine_idle(stack, timeout=3600)
-    outbox_backlog_s = wait_outbox_drained(stack, timeout=3600)
+    backlog_s, outbox_backlog_s = wait_stack_idle(stack, timeout=3600)
     rss = rss_bytes(stack_roots(stack))
     sizes = database_sizes(stack.database_url)
     create_conditions = {

@@ -31,8 +31,7 @@ from bench.harness import (
     measured,
     next_task_times,
     open_loop,
-    wait_engine_idle,
-    wait_outbox_drained,
+    wait_stack_idle,
     wait_workflows_started,
 )
 
@@ -127,8 +126,7 @@ def run(ctx: Context) -> Outcome:
     tasks = create_series(stack, count + burst, users, "creating series")
     series = [t["series_id"] for t in tasks]
     wait_workflows_started(stack.database_url, series, timeout=600)
-    wait_engine_idle(stack, timeout=600)
-    wait_outbox_drained(stack, timeout=600)
+    wait_stack_idle(stack, timeout=600)
     with httpx.Client(base_url=stack.app_url, timeout=120) as client:
         result = measure_steps(
             "step",
