@@ -485,9 +485,10 @@ def wait_engine_idle(stack: Stack, timeout: float, quiet_s: float = 5.0) -> floa
 
 
 def wait_stack_idle(stack: Stack, timeout: float) -> tuple[float, float]:
-    """Before a measurement: the engine's backlog, then the outbox's, done.
-    Returns (engine backlog, outbox backlog) in seconds."""
-    return wait_engine_idle(stack, timeout), _wait_outbox_drained(stack, timeout)
+    """Before a measurement: the engine's backlog, then the outbox's, done,
+    both within `timeout`. Returns (engine backlog, outbox backlog) in seconds."""
+    engine_s = wait_engine_idle(stack, timeout)
+    return engine_s, _wait_outbox_drained(stack, timeout - engine_s)
 
 
 def _wait_outbox_drained(stack: Stack, timeout: float) -> float:
