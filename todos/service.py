@@ -120,10 +120,12 @@ JobAction = ScheduleJob | DeleteJob
 @dataclass
 class ReminderSync:
     """What `_sync_reminders` did: the Dapr job calls to make after the
-    commit, and the task's reminder rows as they now stand (by `n`)."""
+    commit, the task's reminder rows as they now stand (by `n`), and those it
+    (re)armed, whose events `_emit_armed` writes after the task's own."""
 
     jobs: list[JobAction]
     rows: list[Reminder]
+    armed: list[Reminder]
 
 
 @dataclass(frozen=True)
@@ -497,6 +499,7 @@ class TaskService:
             sync = self._sync_reminders(session, task, now, new=True)
             public = self._public(session, task, series, sync.rows)
             self._emit(session, events.TASK_CREATED, task, {"task": _task_json(public)})
+            self._emit_armed(session, task, sync)
         logs.annotate(task_id=task.id)
         TASKS_CREATED.labels("one_off" if series is None else "recurring").inc()
         self._apply_jobs(sync.jobs)
@@ -593,13 +596,14 @@ class TaskService:
                 task.notify_email = user.email
             task.updated_at = now
             session.flush()
-            jobs: list[JobAction] = []
-            rows: list[Reminder] | None = None  # not pending: the rows stay as they are
-            if task.status == TaskStatus.pending:
-                sync = self._sync_reminders(session, task, now)
-                jobs, rows = sync.jobs, sync.rows
-            public = self._public(session, task, series, rows)
+            # Not pending: the rows stay as they are.
+            sync = self._sync_reminders(session, task, now) if task.status == TaskStatus.pending else None
+            public = self._public(session, task, series, sync.rows if sync else None)
             self._emit_change(session, events.TASK_UPDATED, task, before, _task_json(public))
+            jobs: list[JobAction] = []
+            if sync is not None:
+                self._emit_armed(session, task, sync)
+                jobs = sync.jobs
         self._apply_jobs(jobs)
         if started is not None:
             self._start_workflow(started)
@@ -956,7 +960,11 @@ class TaskService:
             # Rows only: arming their jobs is the next activity's side effect
             # (schedule_task_reminders), so a retry here arms nothing twice.
             pending = task.status == TaskStatus.pending
-            jobs = self._sync_reminders(session, task, now, new=inserted is not None).jobs if pending else []
+            jobs: list[JobAction] = []
+            if pending:
+                sync = self._sync_reminders(session, task, now, new=inserted is not None)
+                self._emit_armed(session, task, sync)
+                jobs = sync.jobs
             # A retry finds the first run's rows, which may still wait to be armed.
             to_arm = (
                 sum(isinstance(job, ScheduleJob) for job in jobs)
@@ -1032,7 +1040,7 @@ class TaskService:
         if not new:
             locked = session.exec(select(Reminder).where(Reminder.task_id == task.id).with_for_update())
             rows = {row.n: row for row in locked}
-        sync = ReminderSync(jobs=[], rows=[])
+        sync = ReminderSync(jobs=[], rows=[], armed=[])
         for n, spec in enumerate(task.reminders):
             plan = reminders.plan(spec, task.due_at, now, task.notify_email)
             row = rows.pop(n, None)
@@ -1044,7 +1052,7 @@ class TaskService:
             if unchanged:
                 continue
             sync.jobs += self._arm(row, spec, plan, now)
-            self._emit_reminder_armed(session, task, row)
+            sync.armed.append(row)
         for row in rows.values():
             if row.status == ReminderStatus.scheduled:
                 sync.jobs.append(DeleteJob(reminders.job_name(task.id, row.n)))
@@ -1102,6 +1110,12 @@ class TaskService:
                 occurred_at=self.clock(),
             ),
         )
+
+    def _emit_armed(self, session: Session, task: Task, sync: ReminderSync) -> None:
+        """The reminder events of a sync, after the event of the change that
+        caused it: a consumer learns of a task before its reminders."""
+        for row in sync.armed:
+            self._emit_reminder_armed(session, task, row)
 
     def _emit_reminder_armed(self, session: Session, task: Task, row: Reminder) -> None:
         """`reminder.scheduled` for a (re)armed reminder; `reminder.failed` for

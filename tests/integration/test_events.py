@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ import pytest
 from devstack import kafka
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import history, running_stack, wait_until
+from tests.integration.support import history, read_topic, running_stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -163,6 +163,29 @@ def test_history_holds_create_update_complete_delete_in_order(
     assert history(api, user, task_id) == events
 
 
+def test_reminder_events_follow_the_task_event_that_armed_them(
+    events_stack: Stack, api: httpx.Client, audit_app: httpx.Client
+) -> None:
+    user = new_user()
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    task_id = create(api, user, due_at=due.isoformat(), reminders=[{"before": "PT1H"}])["id"]
+    moved = api.patch(
+        f"/v1/tasks/{task_id}", json={"due_at": (due + timedelta(days=1)).isoformat()}, headers=auth(user)
+    )
+    assert moved.is_success, moved.text
+
+    expected = ["task.created", "reminder.scheduled", "task.updated", "reminder.scheduled"]
+    wait_until(lambda: len(history(audit_app, user, task_id)) >= 4, timeout=60, what="four events")
+    assert history_types(audit_app, user, task_id) == expected
+    # The relay publishes in outbox order, which is the order they happened in.
+    ordered = query(
+        events_stack,
+        "SELECT body->>'event_type' FROM outbox WHERE body->>'task_id' = %s ORDER BY id",
+        task_id,
+    )
+    assert [row[0] for row in ordered if row[0] != "task.changed"] == expected
+
+
 def test_history_is_owner_only(api: httpx.Client, audit_app: httpx.Client) -> None:
     owner = new_user()
     task_id = create(api, owner)["id"]
@@ -262,7 +285,9 @@ def test_malformed_and_unknown_version_messages_are_dead_lettered(
         (0,)
     ]
     if events_stack.config.profile == "kafka":
-        found = read_topic(events_stack, "task-events-dlq", lambda value: marker.encode() in value, want=2)
+        found = read_topic(
+            events_stack.kafka_bootstrap, "task-events-dlq", lambda value: marker.encode() in value, want=2
+        )
         assert len(found) == 2
 
     # The consumer keeps going.
@@ -306,33 +331,6 @@ def test_published_rows_are_pruned_after_the_retention(events_stack: Stack, api:
 # ---- Kafka specifics ----------------------------------------------------------
 
 
-def read_topic(stack: Stack, topic: str, keep: Any, want: int, timeout: float = 60) -> list[Any]:
-    """Messages of `topic` (all partitions, from the start) whose value passes `keep`."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stack.kafka_bootstrap,
-            "group.id": f"tests-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    found: list[Any] = []
-    try:
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(kafka.PARTITIONS)])
-        deadline = time.monotonic() + timeout
-        while len(found) < want and time.monotonic() < deadline:
-            message = consumer.poll(1.0)
-            if message is None or message.error():
-                continue
-            if keep(message.value()):
-                found.append(message)
-    finally:
-        consumer.close()
-    return found
-
-
 def test_events_sit_on_kafka_partitions_keyed_by_user(
     events_stack: Stack, api: httpx.Client, audit_app: httpx.Client
 ) -> None:
@@ -353,8 +351,8 @@ def test_events_sit_on_kafka_partitions_keyed_by_user(
             return False  # the malformed messages another test put on the topic
         return isinstance(data, dict) and data.get("event_id") in wanted
 
-    messages = read_topic(events_stack, "task-events", ours, want=9)
-    messages += read_topic(events_stack, "task-updates", ours, want=6)
+    messages = read_topic(events_stack.kafka_bootstrap, "task-events", ours, want=9)
+    messages += read_topic(events_stack.kafka_bootstrap, "task-updates", ours, want=6)
     assert len(messages) == 15
     partitions: dict[str, set[tuple[str, int]]] = {user: set() for user in users}
     for message in messages:
