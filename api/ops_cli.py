@@ -3,7 +3,8 @@ REST token: `./task wf -- status series-<id>` locally, or in a pod
 `python -m api.ops_cli status series-<id>` (the sidecar sets DAPR_GRPC_PORT).
 
 The sidecar's gRPC port: --dapr-grpc-port, else $DAPR_GRPC_PORT, else the
-port `./task up` wrote to .run/stack.json, else Dapr's default 50001.
+port `./task up` wrote to .run/stack.json ($TODO_RUN_DIR/stack.json when set), else
+Dapr's default 50001.
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--state-file",
         type=Path,
-        default=Path(".run/stack.json"),
-        help="the local stack's state file (default .run/stack.json)",
+        default=Path(os.environ.get("TODO_RUN_DIR") or ".run") / "stack.json",
+        help="the local stack's state file (default $TODO_RUN_DIR/stack.json, else .run/stack.json)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     helps = {

@@ -15,6 +15,7 @@ from types import FrameType
 
 from devstack import checkov, daprbin, iaclint, kafka, progress, terraform
 from devstack.paths import REPO_ROOT, default_run_dir
+from devstack.ports import StackPorts
 from devstack.stack import GO_MEMLIMIT_PERCENT, PROFILES, Stack, StackConfig, sidecar_memory_mib
 
 
@@ -36,7 +37,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     stack = Stack(
         StackConfig(
-            profile=args.profile, tracing=args.tracing, api_sidecar_memory_mib=args.api_sidecar_memory
+            profile=args.profile,
+            ports=StackPorts.random() if args.free_ports else StackPorts(),
+            tracing=args.tracing,
+            api_sidecar_memory_mib=args.api_sidecar_memory,
         )
     )
     progress.say(f"==> Starting the local stack (profile {args.profile}); logs in {stack.logs_dir}")
@@ -247,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MIB",
         help="the API sidecar's memory budget, as the chart's api.sidecarMemoryLimit: daprd gets "
         f"GOMEMLIMIT at {GO_MEMLIMIT_PERCENT}%% of it (default: no limit)",
+    )
+    up.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="listen on free ports instead of the fixed ones (8000, 3500, ...), for a second stack "
+        "beside another; with TODO_RUN_DIR set to a directory of its own. The URLs are printed",
     )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop a stack started by `up`").set_defaults(func=cmd_down)

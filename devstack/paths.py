@@ -19,5 +19,8 @@ def cache_dir() -> Path:
 
 
 def default_run_dir() -> Path:
-    """State of `./task up`: data directories, logs and the pid file."""
-    return REPO_ROOT / ".run"
+    """State of `./task up`: data directories, logs and the pid file.
+    TODO_RUN_DIR moves it, for a second stack beside the first (with `up
+    --free-ports`); `down`, `status`, `mail` and `wf` follow the same variable."""
+    explicit = os.environ.get("TODO_RUN_DIR")
+    return Path(explicit) if explicit else REPO_ROOT / ".run"
