@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack import kafka
 from devstack.ports import StackPorts
 from devstack.stack import Stack, StackConfig
 from tests.helpers import auth
@@ -107,3 +109,31 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+def read_topic(bootstrap: str, topic: str, keep: Any, want: int, timeout: float = 60) -> list[Any]:
+    """Messages of `topic` on the broker at `bootstrap` (all partitions, from
+    the start) whose value passes `keep`, until `want` of them or `timeout`."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"tests-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    found: list[Any] = []
+    try:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(kafka.PARTITIONS)])
+        deadline = time.monotonic() + timeout
+        while len(found) < want and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            if keep(message.value()):
+                found.append(message)
+    finally:
+        consumer.close()
+    return found

@@ -4,25 +4,22 @@ workflow engine): the same path a chatbot takes."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import httpx2
 import pytest
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult
 
-from api.mcp_server import ERROR_META_KEY, TOOL_NAMES
+from api.mcp_server import TOOL_NAMES
 from devstack.stack import Stack
 from tests.helpers import auth, token_for
+from tests.integration.mcp_support import call, eventually, mcp_session, tool_error
 from tests.integration.support import running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -31,7 +28,6 @@ NEW_YORK = ZoneInfo("America/New_York")
 # The list itself is pinned by tests/unit/test_mcp_tools.py.
 TOOLS = set(TOOL_NAMES)
 CLUSTER_HOST = "todo-api.todo.svc.cluster.local"
-T = TypeVar("T")
 
 
 def new_user() -> str:
@@ -43,42 +39,8 @@ async def mcp_client(
     stack: Stack, user: str | None, *, headers: dict[str, str] | None = None, mode: str = "auto"
 ) -> AsyncIterator[Client]:
     sent = {**(auth(user) if user else {}), **(headers or {})}
-    async with (
-        httpx2.AsyncClient(headers=sent, timeout=30) as http,
-        Client(streamable_http_client(f"{stack.app_url}/mcp", http_client=http), mode=mode) as client,
-    ):
+    async with mcp_session(stack.app_url, sent, mode) as client:
         yield client
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    """A tool call that must succeed; its structured result."""
-    result = await client.call_tool(tool, arguments)
-    assert isinstance(result, CallToolResult)
-    assert not result.is_error, result.content
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
-
-
-async def tool_error(client: Client, tool: str, **arguments: Any) -> tuple[str, str, str | None]:
-    """A tool call that must fail: (code, sentence, field)."""
-    result = await client.call_tool(tool, arguments)
-    assert isinstance(result, CallToolResult)
-    assert result.is_error, result.structured_content
-    text = result.content[0].text
-    error = (result.meta or {})[ERROR_META_KEY]
-    assert text.startswith(f"{error['code']}: "), text
-    return error["code"], text, error["field"]
-
-
-async def eventually(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = 60) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.3)
 
 
 def tomorrow_at_nine() -> datetime:
