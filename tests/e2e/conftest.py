@@ -36,6 +36,7 @@ BANNER_LINE = re.compile(r"^  (API|audit|Dapr HTTP|Kafka) {2,}(\S+)", re.MULTILI
 class UpStack:
     """A running `devstack up` and what its banner printed."""
 
+    profile: str
     process: subprocess.Popen[bytes]
     run_dir: Path
     output: Path
@@ -102,7 +103,7 @@ def _start(profile: str) -> UpStack:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, as a shell job in a terminal
         )
-    stack = UpStack(process, run_dir, output)
+    stack = UpStack(profile, process, run_dir, output)
     deadline = time.monotonic() + STARTUP_SECONDS
     while "The stack is up:" not in stack.printed():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -127,10 +128,14 @@ def _clean_up(stack: UpStack) -> None:
     stack.output.unlink(missing_ok=True)
 
 
-@pytest.fixture(scope="module")
-def up() -> Iterator[UpStack]:
-    """`./task up PROFILE=kafka` on free ports: the production shape (Kafka pub/sub)."""
-    stack = _start("kafka")
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param("default"), pytest.param("kafka", marks=pytest.mark.kafka)],
+)
+def up(request: pytest.FixtureRequest) -> Iterator[UpStack]:
+    """`./task up` on free ports: the default profile (what a newcomer runs
+    first) and `PROFILE=kafka` (the production shape: Kafka pub/sub)."""
+    stack = _start(request.param)
     try:
         yield stack
     finally:
