@@ -55,6 +55,10 @@ async def workflow_status(up: UpStack, instance_id: str) -> dict[str, Any]:
     )
 
 
+def received(email: dict[str, Any]) -> datetime:
+    return datetime.fromtimestamp(email["received_ts"], UTC)
+
+
 def reminder_job(up: UpStack, task_id: str) -> dict[str, Any] | None:
     response = httpx.get(f"{up.urls['Dapr HTTP']}/v1.0/jobs/reminder-{task_id}-0", timeout=10)
     return response.json() if response.status_code == 200 else None  # type: ignore[no-any-return]
@@ -109,13 +113,12 @@ async def test_a_recurring_task_from_the_first_tool_call_to_the_end_of_its_serie
         instance = f"series-{first['series_id']}"
 
         # The reminder email: once, never early, the due time in the series' zone.
-        async def one_email() -> list[dict[str, Any]]:
-            return await mail_to(up, address)
+        async def emails(count: int) -> list[dict[str, Any]] | None:
+            found = await mail_to(up, address)
+            return found if len(found) >= count else None
 
-        emails = await eventually(one_email, "the reminder email", timeout=90)
-        assert len(emails) == 1
-        email = emails[0]
-        assert datetime.fromtimestamp(email["received_ts"], UTC) >= remind_at
+        email = (await eventually(lambda: emails(1), "the reminder email", timeout=90))[0]
+        assert received(email) >= remind_at
         assert TITLE in email["subject"] and local_text(due) in email["subject"]
         assert TITLE in email["text"] and TITLE in email["html"]
 
@@ -124,6 +127,13 @@ async def test_a_recurring_task_from_the_first_tool_call_to_the_end_of_its_serie
             return bool(page["items"][0]["reminder_status"][0]["status"] == "sent")
 
         await eventually(reminder_sent, "the reminder marked sent")
+
+        # "Remind me again in a minute." The scheduler fires the re-armed job.
+        snoozed = await call(chat, "snooze_reminder", task_id=first["id"], minutes=1)
+        again_at = datetime.fromisoformat(snoozed["scheduled_for"])
+        sent = await eventually(lambda: emails(2), "the snoozed reminder's email", timeout=150)
+        assert len(sent) == 2 and received(sent[1]) >= again_at
+        assert TITLE in sent[1]["subject"]
 
         # "Done!" The workflow creates tomorrow's occurrence.
         done = await call(chat, "complete_task", task_id=first["id"])
@@ -181,7 +191,11 @@ async def test_a_recurring_task_from_the_first_tool_call_to_the_end_of_its_serie
     # The audit trail holds the story, in order, each event once.
     async with httpx.AsyncClient(base_url=up.urls["audit"], timeout=30) as audit:
         expected = {
-            first["id"]: ["task.created", "reminder.scheduled", "reminder.sent", "task.completed"],
+            first["id"]: [
+                "task.created",
+                *["reminder.scheduled", "reminder.sent"] * 2,  # the reminder, then its snooze
+                "task.completed",
+            ],
             second["id"]: ["task.created", "reminder.scheduled", "task.deleted"],
         }
 
@@ -199,7 +213,7 @@ async def test_a_recurring_task_from_the_first_tool_call_to_the_end_of_its_serie
         assert_on_kafka(up, user, [e for events in stories.values() for e in events])
 
     # Nothing more was sent: the second occurrence's reminder went with its series.
-    assert len(await mail_to(up, address)) == 1
+    assert len(await mail_to(up, address)) == 2
 
 
 def assert_on_kafka(up: UpStack, user: str, audited: list[dict[str, Any]]) -> None:
