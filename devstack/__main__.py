@@ -72,14 +72,18 @@ def cmd_up(args: argparse.Namespace) -> int:
                     ]
                 )
             )
-            while True:
-                for name, process in stack.processes.items():
-                    if not process.running():
-                        progress.say(f"!! {name} exited; see {process.log_path}. Stopping the stack.")
-                        return 1
-                time.sleep(1)
+            try:
+                while True:
+                    for name, process in stack.processes.items():
+                        if not process.running():
+                            progress.say(f"!! {name} exited; see {process.log_path}. Stopping the stack.")
+                            return 1
+                    time.sleep(1)
+            except (KeyboardInterrupt, _Stop):
+                progress.say("\n==> Stopping the local stack")
+                return 0
     except (KeyboardInterrupt, _Stop):
-        progress.say("\n==> Stopping the local stack")
+        progress.say("==> Interrupted while starting: stopped what had started")
         return 0
 
 
@@ -90,7 +94,13 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A process that has exited but whose parent has not reaped it yet (a
+    # zombie: `up` run by a supervisor or a test, not a shell) is gone too.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): the signal test is all there is
+    return state != "Z"
 
 
 def cmd_down(args: argparse.Namespace) -> int:
