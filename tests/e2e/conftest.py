@@ -49,8 +49,9 @@ class UpStack:
     def printed(self) -> str:
         return self.output.read_text(errors="replace")
 
-    def cli(self, module: str, *args: str) -> str:
-        """Run `python -m MODULE ARGS` against this stack; its stdout."""
+    def cli(self, module: str, *args: str, stderr: bool = False) -> str:
+        """Run `python -m MODULE ARGS` against this stack; its stdout (and
+        stderr, where the devstack commands say what they did)."""
         result = subprocess.run(
             [sys.executable, "-m", module, *args],
             env=self.env,
@@ -61,7 +62,7 @@ class UpStack:
             check=False,
         )
         assert result.returncode == 0, f"{module} {' '.join(args)}: {result.stderr}"
-        return result.stdout
+        return result.stdout + (result.stderr if stderr else "")
 
     def recorded_pids(self) -> dict[str, int]:
         """The processes `up` recorded in its state file (what `./task down` would stop)."""
