@@ -18,17 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from todos.dapr_gateway import DaprWorkflowGateway, OperatorAction, WorkflowInfo
+from todos.dapr_gateway import ENDED_STATUSES, DaprWorkflowGateway, OperatorAction, WorkflowInfo
 from todos.orchestration import series_id_of
 from todos.service import workflow_public
 
 DEFAULT_GRPC_PORT = 50001
-_TERMINAL = ("COMPLETED", "FAILED", "TERMINATED")
 # What each action leads to, and how long to wait for the engine to get there.
 _EXPECTED: dict[str, tuple[str, ...]] = {
     "pause": ("SUSPENDED",),
-    "resume": ("RUNNING", *_TERMINAL),
-    "terminate": _TERMINAL,
+    "resume": ("RUNNING", *ENDED_STATUSES),
+    "terminate": ENDED_STATUSES,
 }
 _WAIT_SECONDS = 15.0
 
@@ -85,10 +84,10 @@ class Operator:
 
     def act(self, instance: str, action: OperatorAction) -> str:
         before = self.state(instance)
-        if action == "purge" and before.runtime_status not in _TERMINAL:
+        if action == "purge" and before.runtime_status not in ENDED_STATUSES:
             raise OpsError(
-                f"{instance} is {before.runtime_status}; only a finished workflow ({', '.join(_TERMINAL)}) "
-                "can be purged. Terminate it first."
+                f"{instance} is {before.runtime_status}; only a finished workflow "
+                f"({', '.join(ENDED_STATUSES)}) can be purged. Terminate it first."
             )
         self._call(lambda: self.gateway.operate(instance, action))
         if action == "purge":

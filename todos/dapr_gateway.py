@@ -19,6 +19,10 @@ from todos.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# Runtime statuses after which an instance runs no more (until purged or recreated).
+ENDED_STATUSES = ("COMPLETED", "FAILED", "TERMINATED")
+
+
 @dataclass(frozen=True)
 class WorkflowInfo:
     instance_id: str

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
 from todos import events, logs, recurrence, reminders
-from todos.dapr_gateway import JobGateway, WorkflowGateway, WorkflowInfo
+from todos.dapr_gateway import ENDED_STATUSES, JobGateway, WorkflowGateway, WorkflowInfo
 from todos.db import session_scope
 from todos.errors import Conflict, InvalidInput, NotFound, Unavailable
 from todos.metrics import (
@@ -689,15 +689,17 @@ class TaskService:
     # ---- series -----------------------------------------------------------
 
     def get_series(self, user: User, series_id: uuid.UUID) -> SeriesPublic:
-        with session_scope() as session:
-            series = self._owned_series(session, user, series_id)
-            current = session.get(Task, series.current_task_id) if series.current_task_id else None
-            current_public = self._public(session, current, series) if current is not None else None
+        series, current_public = self._load_series(user, series_id)
+        workflow = self._describe_workflow(instance_id(series.id))
+        if workflow is not None and workflow.runtime_status in ENDED_STATUSES and series.status in _LIVE:
+            # The workflow ended between the two reads. Its last activity committed the
+            # series' end before that (finish_series; a stop commits before it signals),
+            # so a second read agrees with the engine.
+            series, current_public = self._load_series(user, series_id)
         try:
             text = recurrence.describe(self._recurrence_of(series))
         except recurrence.RecurrenceError:
             text = series.rule
-        workflow = self._describe_workflow(instance_id(series.id))
         return SeriesPublic(
             id=series.id,
             user_id=series.user_id,
@@ -719,6 +721,13 @@ class TaskService:
                 custom_status=_json_or_none(workflow.serialized_custom_status) if workflow else None,
             ),
         )
+
+    def _load_series(self, user: User, series_id: uuid.UUID) -> tuple[Series, TaskPublic | None]:
+        """The user's series and its current task."""
+        with session_scope() as session:
+            series = self._owned_series(session, user, series_id)
+            current = session.get(Task, series.current_task_id) if series.current_task_id else None
+            return series, self._public(session, current, series) if current is not None else None
 
     def _describe_workflow(self, instance: str) -> WorkflowInfo | None:
         try:
