@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
+from todos.models import Basis, Series
 from todos.settings import DEV_JWT_SECRET, Settings
 
 
@@ -39,3 +42,21 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def series_row(now: datetime, **overrides: Any) -> Series:
+    """A daily series of alice's, created and due at `now`, as its row (not saved)."""
+    fields: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "user_id": "alice",
+        "rule": "FREQ=DAILY",
+        "timezone": "UTC",
+        "basis": Basis.schedule,
+        "dtstart": now,
+        "anchor_at": now,
+        "current_task_id": uuid.uuid4(),
+        "template": {},
+        "created_at": now,
+        "updated_at": now,
+    }
+    return Series(**{**fields, **overrides})

@@ -600,11 +600,9 @@ class TaskService:
             sync = self._sync_reminders(session, task, now) if task.status == TaskStatus.pending else None
             public = self._public(session, task, series, sync.rows if sync else None)
             self._emit_change(session, events.TASK_UPDATED, task, before, _task_json(public))
-            jobs: list[JobAction] = []
             if sync is not None:
                 self._emit_armed(session, task, sync)
-                jobs = sync.jobs
-        self._apply_jobs(jobs)
+        self._apply_jobs(sync.jobs if sync is not None else [])
         if started is not None:
             self._start_workflow(started)
         if changed_series is not None:

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.helpers import series_row
 from todos.dapr_gateway import WorkflowInfo
-from todos.models import Basis, Series, SeriesStatus
+from todos.models import Series, SeriesStatus
 from todos.service import TaskService, User
 from todos.settings import Settings
 
@@ -21,20 +22,7 @@ ALICE = User(id="alice")
 
 
 def a_series(status: SeriesStatus) -> Series:
-    return Series(
-        id=uuid.uuid4(),
-        user_id="alice",
-        rule="FREQ=DAILY;COUNT=3",
-        timezone="UTC",
-        basis=Basis.schedule,
-        status=status,
-        dtstart=NOW,
-        anchor_at=NOW,
-        current_task_id=None,
-        template={},
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    return series_row(NOW, rule="FREQ=DAILY;COUNT=3", status=status, current_task_id=None)
 
 
 class Workflows:

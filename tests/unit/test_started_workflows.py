@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import series_row
 from todos import service as service_module
-from todos.models import Basis, Series
+from todos.models import Series
 from todos.orchestration import SeriesState
 from todos.service import StartedWorkflows, TaskService
 from todos.settings import Settings
@@ -33,19 +34,7 @@ class FakeWorkflows:
 
 
 def a_series() -> Series:
-    return Series(
-        id=uuid.uuid4(),
-        user_id="alice",
-        rule="FREQ=DAILY",
-        timezone="UTC",
-        basis=Basis.schedule,
-        dtstart=NOW,
-        anchor_at=NOW,
-        current_task_id=uuid.uuid4(),
-        template={},
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    return series_row(NOW)
 
 
 def a_service(workflows: FakeWorkflows) -> TaskService:
