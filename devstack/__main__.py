@@ -16,6 +16,7 @@ from types import FrameType
 from devstack import checkov, daprbin, iaclint, kafka, progress, terraform
 from devstack.paths import REPO_ROOT, default_run_dir
 from devstack.ports import StackPorts
+from devstack.process import StackError
 from devstack.stack import GO_MEMLIMIT_PERCENT, PROFILES, Stack, StackConfig, sidecar_memory_mib
 
 
@@ -85,6 +86,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, _Stop):
         progress.say("==> Interrupted while starting: stopped what had started")
         return 0
+    except StackError as error:
+        progress.say(f"!! The stack did not start: {error}")
+        return 1
 
 
 def _alive(pid: int) -> bool:

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import httpx
@@ -235,6 +235,7 @@ class Stack:
         self.stop()
 
     def start(self) -> None:
+        self._refuse_busy_ports()
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.dapr_bin = daprbin.ensure()
         self._start_database()
@@ -247,6 +248,45 @@ class Stack:
         for role in self.config.roles:
             self._start_role(role)
         self._write_state()
+
+    def listening_ports(self) -> dict[str, int]:
+        """Every port this stack's processes will listen on, by who listens."""
+        ports = self.ports
+        wanted = {
+            "placement": ports.placement,
+            "placement raft": ports.placement_raft,
+            "placement health": ports.placement_health,
+            "placement metrics": ports.placement_metrics,
+            "scheduler": ports.scheduler,
+            "scheduler etcd client": ports.scheduler_etcd_client,
+            "scheduler etcd peer": ports.scheduler_etcd_peer,
+            "scheduler health": ports.scheduler_health,
+            "scheduler metrics": ports.scheduler_metrics,
+            "smtp sink": ports.smtp,
+        }
+        if not self.config.database_url:
+            wanted["postgres"] = ports.postgres
+        if self.config.profile == "kafka":
+            wanted |= {"kafka": ports.kafka, "kafka controller": ports.kafka_controller}
+        if self.config.tracing:
+            wanted["zipkin sink"] = ports.zipkin
+        for role in self.config.roles:
+            wanted[f"app-{role.name}"] = role.app_port(ports)
+            sidecar = role.sidecar(ports)
+            for listener in fields(sidecar):
+                wanted[f"daprd-{role.name} {listener.name}"] = getattr(sidecar, listener.name)
+        return wanted
+
+    def _refuse_busy_ports(self) -> None:
+        """Fail before starting anything rather than halfway, when a process
+        that cannot bind its port would take the stack down with it."""
+        busy = [f"{port} ({who})" for who, port in self.listening_ports().items() if is_listening(port)]
+        if busy:
+            raise StackError(
+                f"Something already listens on {'port' if len(busy) == 1 else 'ports'} {', '.join(busy)}: "
+                "another stack (`./task down` stops the one of this checkout) or another program. "
+                "`./task up -- --free-ports` runs this stack on free ports instead."
+            )
 
     def stop(self) -> None:
         """Stop in reverse start order: apps before sidecars before the rest."""

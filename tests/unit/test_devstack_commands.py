@@ -1,9 +1,13 @@
-"""The local stack's commands beside `up`: where they look for the stack
-(TODO_RUN_DIR), and how `down` tells a stopped runner from a running one."""
+"""The local stack's commands: where they look for the stack (TODO_RUN_DIR),
+how `down` tells a stopped runner from a running one, and how `up` refuses
+ports another program holds before it starts anything."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +17,9 @@ import pytest
 
 from devstack.__main__ import _alive
 from devstack.paths import REPO_ROOT, default_run_dir
+from devstack.ports import SidecarPorts, StackPorts
+from devstack.process import StackError
+from devstack.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +49,57 @@ def test_an_exited_runner_its_parent_has_not_reaped_is_not_alive() -> None:
         child.wait()
     assert _alive(child.pid) is False
     assert _alive(os.getpid()) is True
+
+
+def _every_port(ports: StackPorts) -> list[int]:
+    values = (getattr(ports, field.name) for field in dataclasses.fields(ports))
+    return sorted(
+        port
+        for value in values
+        for port in (dataclasses.astuple(value) if isinstance(value, SidecarPorts) else (value,))
+    )
+
+
+def test_every_port_of_the_fullest_stack_is_checked_before_it_starts() -> None:
+    fullest = Stack(StackConfig(profile="kafka", tracing=True, database_url=None))
+    assert sorted(fullest.listening_ports().values()) == _every_port(StackPorts())
+    outside_db = Stack(StackConfig(database_url="postgresql://todo@db.example:5432/todo"))
+    assert "postgres" not in outside_db.listening_ports()
+    assert "kafka" not in outside_db.listening_ports()
+
+
+def test_a_busy_port_stops_the_stack_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        ports = dataclasses.replace(StackPorts.random(), audit=port)
+        stack = Stack(StackConfig(ports=ports, run_dir=tmp_path, database_url=None))
+        with pytest.raises(StackError, match=rf"port {port} \(app-audit\): .*--free-ports"):
+            stack.start()
+    assert stack.processes == {}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_up_names_the_busy_port_in_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        # As servers do: a connection of an earlier probe in TIME_WAIT does not
+        # block the port, only a listener does.
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Already taken (a stack of this machine is up): the same refusal.
+        with contextlib.suppress(OSError):
+            held.bind(("127.0.0.1", StackPorts().app))
+            held.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack", "up"],
+            cwd=REPO_ROOT,
+            env={**os.environ, "TODO_RUN_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"{StackPorts().app} (app-api)" in output
+    assert "./task up -- --free-ports" in output
+    assert "Traceback" not in output
