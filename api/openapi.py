@@ -60,9 +60,14 @@ _EXAMPLES: dict[int, dict[str, Any]] = {
     },
     409: {
         "title": "Conflict",
-        "detail": "The series is stopped; it cannot pause.",
+        "detail": "The series has ended (stopped); only an active or paused series can pause.",
         "code": "CONFLICT",
-        "errors": [{"field": "series_id", "message": "The series is stopped; it cannot pause."}],
+        "errors": [
+            {
+                "field": "series_id",
+                "message": "The series has ended (stopped); only an active or paused series can pause.",
+            }
+        ],
     },
     422: {
         "title": "Invalid request",

@@ -773,7 +773,10 @@ class TaskService:
         with session_scope() as session:
             series = self._owned_series(session, user, series_id, lock=True)
             if series.status in (SeriesStatus.stopped, SeriesStatus.finished):
-                raise Conflict(f"The series is {series.status}; it cannot {action}.", field="series_id")
+                raise Conflict(
+                    f"The series has ended ({series.status}); only an active or paused series can {action}.",
+                    field="series_id",
+                )
             if action == "pause":
                 series.status = SeriesStatus.paused
                 event = SERIES_PAUSED

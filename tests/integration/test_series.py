@@ -207,7 +207,12 @@ def test_stop_ends_the_workflow_and_removes_the_pending_occurrence(client: httpx
         what="the workflow to end",
     )
     assert tasks_of(client, user, sid) == []
-    assert client.post(f"/v1/series/{sid}/resume", headers=auth(user)).status_code == 409
+    resumed = client.post(f"/v1/series/{sid}/resume", headers=auth(user))
+    assert resumed.status_code == 409
+    assert (
+        resumed.json()["detail"]
+        == "The series has ended (stopped); only an active or paused series can resume."
+    )
 
 
 def test_delete_with_series_scope_stops_the_series(client: httpx.Client) -> None:
