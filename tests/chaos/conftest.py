@@ -10,7 +10,7 @@ default stack and, if a Kafka scenario is selected, one Kafka stack.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -41,25 +41,3 @@ def chaos_stack() -> Iterator[Stack]:
 def kafka_chaos_stack() -> Iterator[Stack]:
     with running_stack("chaos-kafka", profile="kafka", **CHAOS_ENV) as running:
         yield running
-
-
-LEDGER = pytest.StashKey[list[tuple[str, dict[str, object]]]]()
-
-
-@pytest.fixture
-def ledger(request: pytest.FixtureRequest) -> Callable[[dict[str, object]], None]:
-    """Record a scenario's counts for the summary printed at the end of the run."""
-    entries = request.config.stash.setdefault(LEDGER, [])
-
-    def record(counts: dict[str, object]) -> None:
-        entries.append((request.node.name, counts))
-
-    return record
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    entries = config.stash.get(LEDGER, [])
-    if entries:
-        terminalreporter.section(f"chaos counts ({config.getoption('--chaos-scale')})")
-        for name, counts in entries:
-            terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -26,7 +27,9 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = os.environ.get("CONTRACT_SEED", "20261201")
 
 
-def test_the_live_app_keeps_its_openapi_contract(stack: Stack, client: httpx.Client, tmp_path: Path) -> None:
+def test_the_live_app_keeps_its_openapi_contract(
+    stack: Stack, client: httpx.Client, tmp_path: Path, ledger: Callable[[dict[str, object]], None]
+) -> None:
     user = f"contract-{uuid.uuid4().hex[:8]}"
     series_id = create_recurring_task(
         client,
@@ -70,10 +73,15 @@ def test_the_live_app_keeps_its_openapi_contract(stack: Stack, client: httpx.Cli
     assert report.exists(), f"schemathesis wrote no report:\n{output}"
     result = json.loads(report.read_text())
     operations, cases = result["operations"], result["test_cases"]
-    print(
-        f"\nschemathesis (seed {SEED}): {operations['tested']}/{operations['total']} operations, "
-        f"{cases['generated']} test cases generated, {cases['with_failures']} with failures, "
-        f"{cases['errored']} errored, in {result['running_time']:.0f} s"
+    ledger(
+        {
+            "seed": SEED,
+            "operations": f"{operations['tested']}/{operations['total']}",
+            "cases": cases["generated"],
+            "with_failures": cases["with_failures"],
+            "errored": cases["errored"],
+            "seconds": round(result["running_time"]),
+        }
     )
     assert result["failures"] == [], output
     assert result["errors"] == [], output
