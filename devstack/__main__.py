@@ -251,8 +251,20 @@ def cmd_token(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start the local stack in the foreground (Ctrl-C stops it)")
-    up.add_argument("--profile", choices=PROFILES, default=os.environ.get("PROFILE") or "default")
+    up = sub.add_parser(
+        "up",
+        help="start the local stack in the foreground (Ctrl-C stops it)",
+        description="Start PostgreSQL, placement, scheduler, both roles' sidecars and apps and the "
+        "SMTP sink (and Kafka in the kafka profile) on loopback, print their URLs, and stop them "
+        "all on Ctrl-C or `./task down`. Data and logs go to .run/ (or TODO_RUN_DIR).",
+    )
+    up.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=os.environ.get("PROFILE") or "default",
+        help="pub/sub broker: default (Dapr's in-memory one) or kafka (a local KRaft broker); "
+        "also PROFILE=kafka (default: %(default)s)",
+    )
     up.add_argument(
         "--tracing",
         action="store_true",
