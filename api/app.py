@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         finally:
             if runner is not None:
                 runner.stop()
+            service.job_calls.close()
             gateway.close()
             job_gateway.close()
             mailer.close()

@@ -353,7 +353,9 @@ TOOLS: tuple[Tool, ...] = (
         skip_occurrence,
         "Skip an occurrence",
         "Skip the current occurrence of a recurring task (task_id of that occurrence): it is marked "
-        "skipped, not done, and the series creates the next one. Returns the series.",
+        "skipped, not done, and the series creates the next one. Returns the series. A task that is no "
+        "longer the current occurrence (say, on a retry after the series moved on) is refused with "
+        "CONFLICT naming the current one: nothing else is skipped.",
     ),
     _tool(
         snooze_reminder,

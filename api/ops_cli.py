@@ -98,8 +98,9 @@ class Operator:
         message = f"{instance}: {before.runtime_status} -> {status}"
         if action == "terminate" and series_id_of(instance) is not None:
             message += (
-                "\nThe series itself stays active in the database: POST /v1/series/{id}/stop ends it for "
-                "its user (a new completion will not restart the workflow)."
+                "\nThe series itself stays active in the database, so the app's sweeper starts its "
+                "workflow again from the database within minutes; POST /v1/series/{id}/stop ends the "
+                "series for its user."
             )
         return message
 
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": "show runtime status, custom status, times, input, output and failure details",
         "pause": "suspend the instance (Dapr SUSPENDED); the series' own pause is POST /v1/series/{id}/pause",
         "resume": "resume a suspended instance",
-        "terminate": "stop the instance for good (Dapr TERMINATED)",
+        "terminate": "stop the instance (Dapr TERMINATED); the sweeper restarts a live series' workflow",
         "purge": "delete a finished instance's history and state",
     }
     for name, text in helps.items():

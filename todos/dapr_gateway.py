@@ -49,6 +49,10 @@ class WorkflowGateway(Protocol):
 
     def describe(self, instance: str) -> WorkflowInfo | None: ...
 
+    def runtime_status(self, instance: str) -> str | None:
+        """RUNNING, FAILED, …, or None when the engine has no such instance."""
+        ...
+
 
 OperatorAction = Literal["pause", "resume", "terminate", "purge"]
 
@@ -133,6 +137,10 @@ class DaprWorkflowGateway:
                 else None
             ),
         )
+
+    def runtime_status(self, instance: str) -> str | None:
+        state = self._workflows().get_workflow_state(instance, fetch_payloads=False)
+        return None if state is None else str(state.runtime_status.name)
 
     def operate(self, instance: str, action: OperatorAction) -> None:
         """What an operator may do to any instance (`./task wf`); the service

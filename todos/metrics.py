@@ -32,10 +32,19 @@ NEXT_OCCURRENCE = Histogram(
     "Time the recurrence engine takes to compute a series' next occurrence (in the workflow).",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
 )
+SERIES_STEP_ERRORS = Counter(
+    "todo_series_step_errors_total",
+    "Generations of series workflows that could not compute the next occurrence (they retry on "
+    "their timer; the error is in the workflow's custom status).",
+)
 COMPLETION_TO_NEXT = Histogram(
     "todo_completion_to_next_seconds",
     "Time from a recurring task's completion being recorded to its series' next task being committed.",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+)
+JOB_CALLS_DEFERRED = Counter(
+    "todo_job_calls_deferred_total",
+    "Dapr job calls not made after a commit because their lane was full; the sweeper makes them.",
 )
 SWEEPER_REPAIRS = Counter(
     "todo_sweeper_repairs_total",
@@ -108,7 +117,13 @@ EVENTS_PUBLISH_FAILURES = Counter(
     "Outbox events whose publish failed (they stay pending and are retried).",
     ["topic"],
 )
-OUTBOX_PENDING = Gauge("todo_outbox_pending", "Outbox rows not yet published.")
+OUTBOX_PENDING = Gauge("todo_outbox_pending", "Outbox rows not yet published (set-aside rows excluded).")
+OUTBOX_QUARANTINED = Counter(
+    "todo_outbox_quarantined_total",
+    "Outbox rows set aside as poison: refused by the broker again and again while it took other "
+    "events (the reason is in the row's last_error).",
+    ["topic"],
+)
 OUTBOX_PUBLISH_LAG = Histogram(
     "todo_outbox_publish_lag_seconds",
     "Time from an event's occurrence (its commit to the outbox) to its publication.",

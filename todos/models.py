@@ -500,6 +500,9 @@ class Series(SQLModel, table=True):
     # What each new occurrence copies: title, description, priority, tags, reminder offsets.
     template: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     workflow_started_at: datetime | None = _timestamp(default=None)
+    # When the sweeper last asked the engine whether the workflow still runs:
+    # it looks at the least recently checked series first.
+    workflow_checked_at: datetime | None = _timestamp(default=None)
     created_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
     updated_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
     ended_at: datetime | None = _timestamp(default=None)

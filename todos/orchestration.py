@@ -99,6 +99,12 @@ class SeriesState(SeriesSchedule):
     # was written with: 1 for generations begun before sentinel-free waits
     # (inputs without the field), 2 from the next generation on.
     wait_shape: int = 1
+    # The current occurrence's due time when it was moved off its slot in the
+    # rule (`anchor`); None when it is on it.
+    current_due: str | None = None
+    # Why the last generation could not compute the next occurrence; shown
+    # in the custom status until a generation succeeds.
+    last_error: str | None = None
 
 
 # SeriesState.wait_shape of generations that wait without sentinel timers.
@@ -114,6 +120,9 @@ class SeriesProgress(SeriesSchedule):
     # pending | completed | skipped | missing (deleted)
     current_task_status: str
     completed_at: str | None
+    # The current task's due time, when it is not the rule's slot (`anchor`):
+    # its due date was edited. None in results recorded before the field.
+    current_due: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,18 @@ class NextOccurrence(JsonDataclass):
     occurrence_index: int
     rule_index: int
     due_at: str
+    # The rule the step was computed from (SeriesSchedule's fields), so the
+    # activity can refuse a step whose rule changed meanwhile. None in inputs
+    # written before the fields existed: those are not checked.
+    rule: str | None = None
+    timezone: str | None = None
+    basis: str | None = None
+    dtstart: str | None = None
+
+
+# CreatedOccurrence.refused: why nothing was created.
+SERIES_ENDED = "series-ended"
+RULE_CHANGED = "rule-changed"
 
 
 @dataclass(frozen=True)
@@ -135,6 +156,10 @@ class CreatedOccurrence(JsonDataclass):
     # Reminder jobs of the task still to arm. None in results recorded
     # before the field existed: their replays must arm, as they did.
     reminders_to_arm: int | None = None
+    # SERIES_ENDED (stopped while the step was computed) or RULE_CHANGED
+    # (the step was computed from a rule since replaced): nothing was created,
+    # and task_id is empty.
+    refused: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,17 @@ _INSERT = text(
 )
 
 
+# Rows the relay still has to publish: neither published nor set aside.
+_PENDING_ROW = "published_at IS NULL AND quarantined_at IS NULL"
+
+
 class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         # The relay's claim: the oldest unpublished rows, and per user the
         # first unpublished one (the fence that keeps a user's order).
-        Index("ix_outbox_pending", "id", postgresql_where=text("published_at IS NULL")),
-        Index("ix_outbox_pending_key", "partition_key", "id", postgresql_where=text("published_at IS NULL")),
+        Index("ix_outbox_pending", "id", postgresql_where=text(_PENDING_ROW)),
+        Index("ix_outbox_pending_key", "partition_key", "id", postgresql_where=text(_PENDING_ROW)),
         Index("ix_outbox_published_at", "published_at", postgresql_where=text("published_at IS NOT NULL")),
     )
 
@@ -56,6 +60,11 @@ class OutboxRow(SQLModel, table=True):
     published_at: datetime | None = _timestamp(default=None)
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_error: str | None = Field(default=None, sa_type=Text)
+    # A relay round's claim (todos.relay): nobody else publishes the row until then.
+    lease_until: datetime | None = _timestamp(default=None)
+    # Failures while the broker took other events; at the limit the row is set aside.
+    strikes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    quarantined_at: datetime | None = _timestamp(default=None)
 
 
 def record_event(session: Session, event: TaskEvent) -> TaskEvent:

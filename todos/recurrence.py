@@ -729,7 +729,10 @@ def occurrence_after(
     if anchor_index < 1:
         raise ValueError("anchor_index is 1-based")
     if anchor < rec.dtstart:
-        raise ValueError("anchor lies before the series' first occurrence")
+        # A due date edited to before the series' start (stored as the anchor by
+        # earlier versions): it still stands for an occurrence, the first slot at the
+        # earliest, and what follows it comes after that slot.
+        anchor, after = rec.dtstart, max(after, rec.dtstart)
     engine = _engine_for(rec)
     if after < anchor:
         # Occurrences between `after` and the anchor can only be numbered by walking from the series start.
@@ -746,18 +749,22 @@ def next_occurrence(
     current_index: int,
     now: datetime,
     completed_at: datetime | None = None,
+    moved_due: datetime | None = None,
 ) -> tuple[datetime, int] | None:
     """The occurrence that follows the current one, or None when COUNT/UNTIL is used up.
 
-    "schedule": the first occurrence after both the current due time and now; missed ones are skipped (and
-    counted in the index) rather than stacked. "completion": the rule restarts on the local day of completion
-    at the series' time of day, and the next occurrence is never that restart point itself.
+    ``current_due`` is the current occurrence's slot in the rule (occurrence ``current_index``) and
+    ``moved_due`` its due time when a user moved it off that slot.
+
+    "schedule": the first occurrence after the slot, the moved due time and now; missed ones are skipped (and
+    counted in the index) rather than stacked, and a moved occurrence is not followed by its own slot.
+    "completion": the rule restarts on the local day of completion at the series' time of day, and the next
+    occurrence is never that restart point itself.
     """
     _require_aware(current_due=current_due, now=now)
     if rec.basis == "schedule":
-        return occurrence_after(
-            rec, anchor=current_due, anchor_index=current_index, after=max(current_due, now)
-        )
+        after = max(current_due, now) if moved_due is None else max(current_due, moved_due, now)
+        return occurrence_after(rec, anchor=current_due, anchor_index=current_index, after=after)
 
     done = now if completed_at is None else completed_at
     _require_aware(completed_at=done)

@@ -1,9 +1,10 @@
 """The outbox relay: publishes committed outbox rows through the Dapr sidecar.
 
-Each round, in one transaction: claim the oldest unpublished rows (`FOR
-UPDATE SKIP LOCKED`, so replicas share the work), publish them, mark them
-published, commit. At-least-once: a crash between publish and commit
-publishes the rows again and consumers deduplicate by `event_id`.
+Each round: claim the oldest unpublished rows with a lease (`FOR UPDATE SKIP
+LOCKED` then `lease_until`, committed at once, so replicas share the work and
+no transaction stays open while the broker answers), publish them, mark them
+published. At-least-once: a crash between publish and mark publishes the rows
+again once their lease runs out, and consumers deduplicate by `event_id`.
 
 Per-user order (the partition key is the user) holds across replicas and
 failures:
@@ -17,7 +18,11 @@ failures:
   chain waits for the next round.
 
 While publishing fails (broker or sidecar down) the relay backs off
-exponentially and the outbox simply grows; nothing is lost.
+exponentially and the outbox simply grows; nothing is lost. A row the broker
+refuses while it takes others (too large, say) is a poison row: after
+`outbox_max_strikes` such rounds it is set aside (`quarantined_at`, with the
+reason in `last_error`), so its user's later events go out; an operator puts it
+back with `UPDATE outbox SET quarantined_at = NULL, strikes = 0 WHERE id = …`.
 """
 
 from __future__ import annotations
@@ -38,7 +43,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from todos.db import session_scope
-from todos.metrics import EVENTS_PUBLISH_FAILURES, EVENTS_PUBLISHED, OUTBOX_PENDING, OUTBOX_PUBLISH_LAG
+from todos.metrics import (
+    EVENTS_PUBLISH_FAILURES,
+    EVENTS_PUBLISHED,
+    OUTBOX_PENDING,
+    OUTBOX_PUBLISH_LAG,
+    OUTBOX_QUARANTINED,
+)
 from todos.models import utcnow
 from todos.outbox import NOTIFY_CHANNEL
 from todos.settings import Settings
@@ -47,9 +58,10 @@ log = logging.getLogger(__name__)
 
 _CLAIM = text(
     """
-    WITH claimed AS MATERIALIZED (
+    WITH candidates AS MATERIALIZED (
         SELECT id, partition_key FROM outbox
-        WHERE published_at IS NULL
+        WHERE published_at IS NULL AND quarantined_at IS NULL
+          AND (lease_until IS NULL OR lease_until < :now)
         ORDER BY id
         LIMIT :batch
         FOR UPDATE SKIP LOCKED
@@ -58,23 +70,38 @@ _CLAIM = text(
         SELECT k.partition_key,
                (SELECT min(e.id) FROM outbox e
                  WHERE e.partition_key = k.partition_key
-                   AND e.published_at IS NULL
-                   AND e.id NOT IN (SELECT id FROM claimed)) AS first_foreign
-        FROM (SELECT DISTINCT partition_key FROM claimed) AS k
+                   AND e.published_at IS NULL AND e.quarantined_at IS NULL
+                   AND e.id NOT IN (SELECT id FROM candidates)) AS first_foreign
+        FROM (SELECT DISTINCT partition_key FROM candidates) AS k
+    ),
+    claimed AS (
+        UPDATE outbox o SET lease_until = :lease_until
+        FROM candidates c JOIN fence f ON f.partition_key = c.partition_key
+        WHERE o.id = c.id AND (f.first_foreign IS NULL OR c.id < f.first_foreign)
+        RETURNING o.id, o.topic, o.partition_key, o.body::text AS body, o.created_at
     )
-    SELECT o.id, o.topic, o.partition_key, o.body::text, o.created_at
-    FROM claimed c
-    JOIN fence f ON f.partition_key = c.partition_key
-    JOIN outbox o ON o.id = c.id
-    WHERE f.first_foreign IS NULL OR c.id < f.first_foreign
-    ORDER BY o.id
+    SELECT id, topic, partition_key, body, created_at FROM claimed ORDER BY id
     """
 )
 _MARK_PUBLISHED = text(
-    "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL WHERE id = ANY(:ids)"
+    """
+    UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL, lease_until = NULL
+    WHERE id = ANY(:ids)
+    """
 )
-_MARK_FAILED = text("UPDATE outbox SET attempts = attempts + 1, last_error = :error WHERE id = ANY(:ids)")
-_PENDING = text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+# `strikes` counts only failures of a row while the broker took other events
+# (a poison row, not an outage); at :max_strikes the row is set aside.
+_MARK_FAILED = text(
+    """
+    UPDATE outbox SET attempts = attempts + 1, last_error = :error, lease_until = NULL,
+                      strikes = strikes + :strike,
+                      quarantined_at = CASE WHEN strikes + :strike >= :max_strikes THEN :now END
+    WHERE id = ANY(:ids)
+    RETURNING id, quarantined_at IS NOT NULL
+    """
+)
+_RELEASE = text("UPDATE outbox SET lease_until = NULL WHERE id = ANY(:ids)")
+_PENDING = text("SELECT count(*) FROM outbox WHERE published_at IS NULL AND quarantined_at IS NULL")
 _PRUNE = text(
     """
     DELETE FROM outbox WHERE id IN (
@@ -245,29 +272,67 @@ class OutboxRelay:
     # ---- one round ------------------------------------------------------------
 
     def run_once(self) -> tuple[int, Outcome]:
-        """Claim, publish and mark one batch; returns (rows claimed, outcome)."""
+        """Claim, publish and mark one batch; returns (rows claimed, outcome).
+
+        The claim is a lease committed before publishing, so no transaction
+        (and no row lock) stays open while the broker is slow; rows whose
+        lease runs out (a crash mid-round) are claimed again."""
+        now = self.clock()
+        lease_until = now + timedelta(seconds=self.settings.outbox_lease_seconds)
         with session_scope() as session:
-            rows = [
-                Pending(*row) for row in session.execute(_CLAIM, {"batch": self.settings.outbox_batch_size})
-            ]
-            if not rows:
-                return 0, Outcome(published=[], failed={})
-            outcome = publish_in_order(self.publisher, rows)
-            now = self.clock()
-            if outcome.published:
-                session.execute(_MARK_PUBLISHED, {"now": now, "ids": [r.id for r in outcome.published]})
-            by_error: dict[str, list[int]] = defaultdict(list)
-            for row_id, error in outcome.failed.items():
-                by_error[error[:1000]].append(row_id)
-            for error, ids in by_error.items():
-                session.execute(_MARK_FAILED, {"error": error, "ids": ids})
+            claim = {"batch": self.settings.outbox_batch_size, "now": now, "lease_until": lease_until}
+            rows = [Pending(*row) for row in session.execute(_CLAIM, claim)]
+        if not rows:
+            return 0, Outcome(published=[], failed={})
+        outcome = publish_in_order(self.publisher, rows)
+        now = self.clock()
+        quarantined = self._record(rows, outcome, now)
         topics = {row.id: row.topic for row in rows}
         for row in outcome.published:
             EVENTS_PUBLISHED.labels(row.topic).inc()
             OUTBOX_PUBLISH_LAG.observe(max((now - row.created_at).total_seconds(), 0.0))
         for row_id in outcome.failed:
             EVENTS_PUBLISH_FAILURES.labels(topics[row_id]).inc()
+        for row_id in quarantined:
+            OUTBOX_QUARANTINED.labels(topics[row_id]).inc()
+            log.error(
+                "outbox row %d (%s) set aside after %d failures while other events went out: %s",
+                row_id,
+                topics[row_id],
+                self.settings.outbox_max_strikes,
+                outcome.failed[row_id],
+            )
         return len(rows), outcome
+
+    def _record(self, rows: Sequence[Pending], outcome: Outcome, now: datetime) -> list[int]:
+        """Mark the round's rows; returns the ids set aside as poison. A failure
+        counts against a row only when other events of the round went out;
+        rows held back behind a failure of their chain are released."""
+        strike = 1 if outcome.published else 0
+        quarantined: list[int] = []
+        published = {row.id for row in outcome.published}
+        held = [row.id for row in rows if row.id not in published and row.id not in outcome.failed]
+        with session_scope() as session:
+            if published:
+                session.execute(_MARK_PUBLISHED, {"now": now, "ids": list(published)})
+            if held:
+                session.execute(_RELEASE, {"ids": held})
+            by_error: dict[str, list[int]] = defaultdict(list)
+            for row_id, error in outcome.failed.items():
+                by_error[error[:1000]].append(row_id)
+            for error, ids in by_error.items():
+                marked = session.execute(
+                    _MARK_FAILED,
+                    {
+                        "error": error,
+                        "ids": ids,
+                        "strike": strike,
+                        "max_strikes": self.settings.outbox_max_strikes,
+                        "now": now,
+                    },
+                )
+                quarantined += [row_id for row_id, aside in marked if aside]
+        return quarantined
 
     def prune(self) -> int:
         """Delete published rows older than the retention, a slice at a time."""
@@ -319,7 +384,9 @@ class OutboxRelay:
         """One round and the wait after it; returns the backoff to use next."""
         claimed, outcome = self.run_once()
         self._housekeeping()
-        if outcome.broken:
+        # Only a round in which nothing went out says the broker or sidecar is
+        # down; a row refused while others go out blocks its own chain, not the relay.
+        if outcome.broken and not outcome.published:
             backoff = self._longer(backoff)
             log.warning(
                 "publishing %d outbox event(s) failed (%s); retrying in %.2fs",

@@ -30,6 +30,7 @@ from todos import events, logs, recurrence, reminders
 from todos.dapr_gateway import ENDED_STATUSES, JobGateway, WorkflowGateway, WorkflowInfo
 from todos.db import session_scope
 from todos.errors import Conflict, InvalidInput, NotFound, Unavailable
+from todos.job_calls import DeleteJob, JobAction, JobCalls, ScheduleJob
 from todos.metrics import (
     COMPLETION_TO_NEXT,
     OCCURRENCES_CREATED,
@@ -62,8 +63,10 @@ from todos.models import (
 )
 from todos.orchestration import (
     OCCURRENCE_SKIPPED,
+    RULE_CHANGED,
     SENTINEL_FREE_WAITS,
     SERIES_CHANGED,
+    SERIES_ENDED,
     SERIES_PAUSED,
     SERIES_RESUMED,
     SERIES_STOPPED,
@@ -96,25 +99,6 @@ class User:
     email: str | None = None
     # IANA zone from the token's `zoneinfo` claim: how reminder emails show times.
     timezone: str | None = None
-
-
-@dataclass(frozen=True)
-class ScheduleJob:
-    reminder_id: uuid.UUID
-    fire_at: datetime
-    data: reminders.JobData
-
-    @property
-    def name(self) -> str:
-        return reminders.job_name(self.data.task_id, self.data.n)
-
-
-@dataclass(frozen=True)
-class DeleteJob:
-    name: str
-
-
-JobAction = ScheduleJob | DeleteJob
 
 
 @dataclass
@@ -245,6 +229,53 @@ def _check_reminder_times(task: Task, field_prefix: str | None) -> None:
             )
 
 
+def _next_due(series: Series, current: TaskPublic | None) -> str | None:
+    """A live series' current due time: its current task's, which may have been
+    moved off the rule's slot (the anchor)."""
+    if series.status not in _LIVE:
+        return None
+    due = current.due_at if current is not None and current.due_at is not None else series.anchor_at
+    return rfc3339(due)
+
+
+def _refusal(series: Series, step: NextOccurrence) -> str | None:
+    """Why `step` must not create its occurrence: the series was stopped, or its
+    rule changed, after the workflow read it (both commit under the series'
+    lock, which the step now holds, so this is the last word)."""
+    if series.status not in _LIVE:
+        return SERIES_ENDED
+    if step.rule is not None and (step.rule, step.timezone, step.basis, step.dtstart) != (
+        series.rule,
+        series.timezone,
+        str(series.basis),
+        _iso(series.dtstart),
+    ):
+        return RULE_CHANGED
+    return None
+
+
+def _check_rule_change(series: Series, task: Task) -> None:
+    """A new rule counts from the series' current occurrence, so only that
+    one, in a live series, can take it: through an older occurrence its due
+    date would become the new start, and the weeks since would use up COUNT."""
+    if series.status not in _LIVE:
+        raise Conflict(
+            f"recurrence: the series has ended ({series.status}); create a new recurring task instead.",
+            field="recurrence",
+        )
+    if task.id != series.current_task_id:
+        current = (
+            f"task {series.current_task_id} (occurrence #{series.occurrence_index})"
+            if series.current_task_id
+            else "being created"
+        )
+        raise Conflict(
+            f"recurrence: a rule change applies from the series' current occurrence, and this task is "
+            f"occurrence #{task.occurrence_index}; the current one is {current}: change the rule there.",
+            field="recurrence",
+        )
+
+
 class StartedWorkflows:
     """Series whose workflow daprd accepted, waiting to be recorded as
     started (`workflow_started_at`) many at a time: one statement per batch
@@ -295,6 +326,9 @@ class TaskService:
         self.settings = settings
         self.clock = clock
         self.jobs = jobs
+        self.job_calls = JobCalls(
+            jobs, self._record_armed, lanes=settings.job_call_lanes, capacity=settings.job_call_queue
+        )
         self.started = StartedWorkflows()
 
     # ---- reads ----------------------------------------------------------------
@@ -575,6 +609,8 @@ class TaskService:
                 anchor = task.due_at
                 if anchor is None:
                     raise InvalidInput("due_at: a recurring task needs a due date-time.", field="due_at")
+                if series is not None:
+                    _check_rule_change(series, task)
                 rec = self._parse_recurrence(data.recurrence, anchor, "recurrence.")
                 if series is None:
                     if task.status != TaskStatus.pending:
@@ -588,8 +624,9 @@ class TaskService:
             if series is not None:
                 series.template = self._template(task)
                 series.updated_at = now
-                if task.id == series.current_task_id and task.due_at is not None and "due_at" in changes:
-                    series.anchor_at = task.due_at
+                # The anchor stays the occurrence's slot in the rule: a moved occurrence
+                # is followed by the rule's next slot after both (recurrence.next_occurrence).
+                if task.id == series.current_task_id and "due_at" in changes:
                     changed_series = series
             _check_reminder_times(task, "reminders" if data.reminders is not None else None)
             if task.notify_email is None and user.email is not None:
@@ -707,7 +744,7 @@ class TaskService:
             text=text,
             status=series.status,
             current_task=current_public,
-            next_due_at=rfc3339(series.anchor_at) if series.status in _LIVE else None,
+            next_due_at=_next_due(series, current_public),
             occurrence_index=series.occurrence_index,
             occurrences_created=series.occurrences_created,
             created_at=rfc3339(series.created_at) or "",
@@ -766,8 +803,16 @@ class TaskService:
         return workflow_public(info, series_id)
 
     def control_series(
-        self, user: User, series_id: uuid.UUID, action: Literal["pause", "resume", "skip", "stop"]
+        self,
+        user: User,
+        series_id: uuid.UUID,
+        action: Literal["pause", "resume", "skip", "stop"],
+        *,
+        occurrence: uuid.UUID | None = None,
     ) -> SeriesPublic:
+        """`occurrence`: for a skip, the task the caller means to skip; refused
+        unless it is still the current one (a retried call must not skip the
+        occurrence created since)."""
         now = self.clock()
         jobs: list[JobAction] = []
         with session_scope() as session:
@@ -787,7 +832,7 @@ class TaskService:
                 jobs, _ = self._stop(session, series, now)
                 event = SERIES_STOPPED
             else:
-                jobs = self._skip_current(session, series, now)
+                jobs = self._skip_current(session, series, now, occurrence)
                 event = OCCURRENCE_SKIPPED
             series.updated_at = now
         self._apply_jobs(jobs)
@@ -803,9 +848,19 @@ class TaskService:
                     "task_id: this task does not recur; complete or delete it instead.", field="task_id"
                 )
             series_id = task.series_id
-        return self.control_series(user, series_id, "skip")
+        return self.control_series(user, series_id, "skip", occurrence=task_id)
 
-    def _skip_current(self, session: Session, series: Series, now: datetime) -> list[JobAction]:
+    def _skip_current(
+        self, session: Session, series: Series, now: datetime, occurrence: uuid.UUID | None
+    ) -> list[JobAction]:
+        if occurrence is not None and occurrence != series.current_task_id:
+            raise Conflict(
+                f"task_id: task {occurrence} is not the current occurrence of its series, so it cannot "
+                f"be skipped; the current one is task {series.current_task_id} "
+                f"(occurrence #{series.occurrence_index}, due {rfc3339(series.anchor_at)}); "
+                "skip that one if you mean it.",
+                field="task_id",
+            )
         current = (
             session.get(Task, series.current_task_id, with_for_update=True)
             if series.current_task_id
@@ -905,6 +960,9 @@ class TaskService:
                 completed_at=_iso(current.completed_at)
                 if current is not None and current.completed_at
                 else None,
+                current_due=_iso(current.due_at)
+                if current is not None and current.due_at is not None and current.due_at != series.anchor_at
+                else None,
             )
 
     def create_next_occurrence(self, step: NextOccurrence) -> CreatedOccurrence:
@@ -927,6 +985,15 @@ class TaskService:
             if found is None:
                 raise NotFound(f"Series {series_id} no longer exists.", field="series_id")
             series, current_index, current_completed_at = found
+            # A retry of a step that committed finds its row below, whatever changed since.
+            refused = _refusal(series, step) if series.occurrence_index < step.occurrence_index else None
+            if refused is not None:
+                log.info(
+                    "series %s: occurrence %d not created (%s)", series_id, step.occurrence_index, refused
+                )
+                return CreatedOccurrence(
+                    task_id="", occurrence_index=step.occurrence_index, due_at=step.due_at, refused=refused
+                )
             template = series.template
             inserted = session.scalars(
                 insert(Task)
@@ -1163,34 +1230,30 @@ class TaskService:
         )
         return [DeleteJob(reminders.job_name(task_id, n)) for task_id, n in cancelled]
 
-    def _apply_jobs(self, jobs: list[JobAction]) -> int:
-        """Tell Dapr, after the commit. A schedule Dapr confirmed is recorded
-        (job_scheduled_at); one that failed is left for the sweeper. A failed
-        delete needs no repair: the job's firing finds nothing to send."""
-        confirmed: list[ScheduleJob] = []
-        for job in jobs:
-            try:
-                if isinstance(job, ScheduleJob):
-                    self.jobs.schedule(job.name, job.fire_at, job.data.to_bytes())
-                    confirmed.append(job)
-                else:
-                    self.jobs.delete(job.name)
-            except Exception:
-                log.warning("Dapr job call for %s failed; the sweeper retries", job.name, exc_info=True)
-        if confirmed:
-            now = self.clock()
-            with session_scope() as session:
-                for job in confirmed:
-                    session.execute(
-                        update(Reminder)
-                        .where(
-                            col(Reminder.id) == job.reminder_id,
-                            col(Reminder.generation) == job.data.generation,
-                        )
-                        .values(job_scheduled_at=now),
-                        execution_options=_UNSYNCED,
+    def _apply_jobs(self, jobs: list[JobAction]) -> None:
+        """Tell Dapr, after the commit, without holding the caller: the calls go
+        out concurrently in the background (todos.job_calls), and a schedule
+        that does not get through is left for the sweeper."""
+        self.job_calls.submit(jobs)
+
+    def _record_armed(self, jobs: list[ScheduleJob]) -> None:
+        """Schedules Dapr confirmed (job_scheduled_at), unless re-armed since."""
+        now = self.clock()
+        with session_scope() as session:
+            for job in jobs:
+                session.execute(
+                    update(Reminder)
+                    .where(
+                        col(Reminder.id) == job.reminder_id,
+                        col(Reminder.generation) == job.data.generation,
                     )
-        return len(confirmed)
+                    .values(job_scheduled_at=now),
+                    execution_options=_UNSYNCED,
+                )
+
+    def _arm_now(self, jobs: list[JobAction]) -> int:
+        """The job calls made concurrently and waited for; how many got through."""
+        return self.job_calls.run(jobs, timeout=self.settings.dapr_call_timeout_seconds + 5)
 
     def schedule_task_reminders(self, task_id: uuid.UUID) -> int:
         """Arm the jobs of a task's reminders that Dapr has not confirmed yet
@@ -1198,7 +1261,7 @@ class TaskService:
         overwritten, never doubled."""
         with session_scope() as session:
             rows = self._unarmed_reminders(session, task_id)
-        return self._apply_jobs([self._rearm_job(row) for row in rows])
+        return self._arm_now([self._rearm_job(row) for row in rows])
 
     @staticmethod
     def _unarmed_reminders(session: Session, task_id: uuid.UUID) -> list[Reminder]:
@@ -1435,15 +1498,16 @@ class TaskService:
             wait_shape=SENTINEL_FREE_WAITS,
         )
 
-    def _start_workflow(self, series: Series) -> None:
+    def _start_workflow(self, series: Series) -> bool:
         try:
             self.workflows.start_series(self.initial_state(series))
         except Exception:
             log.warning(
                 "starting the workflow of series %s failed; the sweeper retries", series.id, exc_info=True
             )
-            return
+            return False
         self.started.add(series.id, self.clock())
+        return True
 
     def record_started(self) -> int:
         """Record the workflows started since the last call (the background
@@ -1472,49 +1536,117 @@ class TaskService:
 
     def sweep(self, *, older_than: timedelta = timedelta(seconds=10), batch: int = 100) -> dict[str, int]:
         """Repair what a crash between a commit and its Dapr call left
-        behind: series whose workflow never started, completed or skipped
-        occurrences whose series did not move on, reminders whose job Dapr
-        never confirmed, and reminders still unsent well after their time
-        (job lost, every callback retry failed, or a claim abandoned by a
+        behind: series whose workflow never started, completed, skipped or
+        deleted occurrences whose series did not move on, live series whose
+        workflow instance ended (failed, terminated, purged), reminders whose
+        job Dapr never confirmed, and reminders still unsent well after their
+        time (job lost, every callback retry failed, or a claim abandoned by a
         crash). Safe on several replicas (rows are claimed with SKIP LOCKED)."""
         self.record_started()
         reminders_armed, reminders_rescued = self._sweep_reminders(older_than, batch)
-        cutoff = self.clock() - older_than
+        now = self.clock()
+        cutoff = now - older_than
         with session_scope() as session:
             unstarted = list(
                 session.exec(
                     select(Series)
                     .where(
                         col(Series.workflow_started_at).is_(None),
-                        col(Series.status).in_([SeriesStatus.active, SeriesStatus.paused]),
+                        col(Series.status).in_(_LIVE),
                         col(Series.created_at) < cutoff,
                     )
+                    .order_by(col(Series.created_at))
                     .limit(batch)
                     .with_for_update(skip_locked=True)
                 )
             )
-            stalled = list(
-                session.exec(
-                    select(Series.id)
-                    .join(Task, col(Task.id) == col(Series.current_task_id))
-                    .where(
-                        col(Series.status) == SeriesStatus.active,
-                        col(Task.status).in_([TaskStatus.completed, TaskStatus.skipped]),
-                        col(Task.updated_at) < cutoff,
-                    )
-                    .limit(batch)
-                )
-            )
+            stalled = self._stalled_series(session, cutoff, batch)
+            checked = self._series_to_check(session, cutoff, self.settings.sweep_workflow_checks)
+            # Checked now, whatever the answer: the next sweep looks at others first.
+            for series in (*stalled, *checked):
+                series.workflow_checked_at = now
         for series in unstarted:
             self._start_workflow(series)
-        for series_id in stalled:
-            self._notify(series_id, TASK_COMPLETED)
+        restarted = nudged = 0
+        for series in stalled:
+            if self._restart_if_ended(series):
+                restarted += 1
+            else:
+                self._notify(series.id, TASK_COMPLETED)
+                nudged += 1
+        restarted += sum(self._restart_if_ended(series) for series in checked)
         return {
             "started": len(unstarted),
-            "nudged": len(stalled),
+            "nudged": nudged,
+            "restarted": restarted,
             "reminders_armed": reminders_armed,
             "reminders_rescued": reminders_rescued,
         }
+
+    @staticmethod
+    def _stalled_series(session: Session, cutoff: datetime, batch: int) -> list[Series]:
+        """Active series whose current occurrence was completed, skipped or
+        deleted before `cutoff` and that did not move on: a lost wake-up, or a
+        workflow that no longer runs. Least recently checked first, so no row
+        that cannot be repaired keeps the others waiting."""
+        return list(
+            session.exec(
+                select(Series)
+                .outerjoin(Task, col(Task.id) == col(Series.current_task_id))
+                .where(
+                    col(Series.status) == SeriesStatus.active,
+                    or_(
+                        col(Task.id).is_(None),
+                        col(Task.status).in_([TaskStatus.completed, TaskStatus.skipped]),
+                    ),
+                    func.coalesce(col(Task.updated_at), col(Series.updated_at)) < cutoff,
+                )
+                .order_by(col(Series.workflow_checked_at).asc().nulls_first(), col(Series.id))
+                .limit(batch)
+                .with_for_update(of=Series, skip_locked=True)
+            )
+        )
+
+    @staticmethod
+    def _series_to_check(session: Session, cutoff: datetime, batch: int) -> list[Series]:
+        """Started series waiting on a pending occurrence (or paused), whose
+        workflow was checked longest ago: in turn every one is looked at, so an
+        instance that failed or was terminated is found before anyone completes
+        the occurrence. (Stalled series are `_stalled_series`' to look at.)"""
+        if batch <= 0:
+            return []
+        return list(
+            session.exec(
+                select(Series)
+                .join(Task, col(Task.id) == col(Series.current_task_id))
+                .where(
+                    or_(col(Series.status) == SeriesStatus.paused, col(Task.status) == TaskStatus.pending),
+                    col(Series.status).in_(_LIVE),
+                    col(Series.workflow_started_at).is_not(None),
+                    col(Series.created_at) < cutoff,
+                )
+                .order_by(col(Series.workflow_checked_at).asc().nulls_first(), col(Series.id))
+                .limit(batch)
+                .with_for_update(of=Series, skip_locked=True)
+            )
+        )
+
+    def _restart_if_ended(self, series: Series) -> bool:
+        """Start the workflow of a live series again when its instance has
+        ended or is gone. Idempotent: the instance id is the series', the
+        new instance starts from the database's state (its current occurrence,
+        which it does not create again), and a running one is left alone."""
+        try:
+            status = self.workflows.runtime_status(instance_id(series.id))
+        except Exception:
+            log.warning("workflow state of series %s unavailable", series.id, exc_info=True)
+            return False
+        if status is not None and status not in ENDED_STATUSES:
+            return False
+        log.warning(
+            "series %s is live but its workflow is %s: starting it again", series.id, status or "gone"
+        )
+        return self._start_workflow(series)
 
     def _sweep_reminders(self, older_than: timedelta, batch: int) -> tuple[int, int]:
         now = self.clock()
@@ -1553,8 +1685,8 @@ class TaskService:
                     .with_for_update(skip_locked=True)
                 )
             )
-        armed = self._apply_jobs([self._rearm_job(row) for row in unarmed])
-        rescued = self._apply_jobs([self._rearm_job(row) for row in stuck])
+        armed = self._arm_now([self._rearm_job(row) for row in unarmed])
+        rescued = self._arm_now([self._rearm_job(row) for row in stuck])
         return armed, rescued
 
 

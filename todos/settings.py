@@ -65,8 +65,17 @@ class Settings(BaseSettings):
     # the workflow's reconciliation finish what it left undone.
     # DAPR_API_TIMEOUT_SECONDS, when set, wins.
     dapr_call_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Dapr job calls after a commit (arming and deleting reminder jobs) run on
+    # this many background lanes, each queueing up to `job_call_queue` calls;
+    # past that a call is left to the sweeper (todos.job_calls).
+    job_call_lanes: int = Field(default=4, ge=1)
+    job_call_queue: int = Field(default=2000, ge=1)
     # How often the app repairs series whose workflow call failed after commit.
     sweep_interval_seconds: float = 15.0
+    # Series whose workflow instance each sweep asks the engine about (least
+    # recently checked first), to restart any live series whose instance
+    # failed, was terminated or purged: with 20 per 15 s sweep, 4,800 an hour.
+    sweep_workflow_checks: int = Field(default=20, ge=0)
 
     # DNS-rebinding protection of the MCP endpoint (/mcp): a request whose Host
     # header is not listed gets 421, one whose Origin is not listed 403. Entries
@@ -85,6 +94,12 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     # Backoff between rounds while publishing fails (broker or sidecar down).
     outbox_max_backoff_seconds: float = 10.0
+    # A round's claim on its rows: past it (a relay that crashed mid-round)
+    # another round publishes them again.
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    # A row refused this many rounds while other events went out is set aside
+    # (quarantined) so the rest of its user's events can follow.
+    outbox_max_strikes: int = Field(default=10, ge=1)
     # Published rows are kept this long (for inspection), then pruned.
     outbox_retention_seconds: int = 24 * 3600
     outbox_prune_interval_seconds: float = 300.0

@@ -21,7 +21,7 @@ from typing import Any
 from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError, when_any
 
 from todos import recurrence
-from todos.metrics import NEXT_OCCURRENCE
+from todos.metrics import NEXT_OCCURRENCE, SERIES_STEP_ERRORS
 from todos.models import rfc3339
 from todos.orchestration import (
     CREATE_NEXT_OCCURRENCE,
@@ -30,6 +30,7 @@ from todos.orchestration import (
     LOAD_SERIES_PROGRESS,
     SCHEDULE_TASK_REMINDERS,
     SENTINEL_FREE_WAITS,
+    SERIES_ENDED,
     CreatedOccurrence,
     FinishedSeries,
     NextOccurrence,
@@ -37,7 +38,7 @@ from todos.orchestration import (
     SeriesState,
     TaskReminders,
 )
-from workflows.waiting import event_waits
+from workflows.waiting import event_waits, withdraw
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +67,15 @@ def _wake_at(state: SeriesState, now: datetime) -> datetime:
 
 
 def custom_status(state: SeriesState) -> str:
-    return json.dumps(
-        {
-            "current_task_id": state.current_task_id,
-            "occurrence_index": state.occurrence_index,
-            "next_due_at": rfc3339(datetime.fromisoformat(state.anchor)),
-            "paused": state.paused,
-        }
-    )
+    status: dict[str, Any] = {
+        "current_task_id": state.current_task_id,
+        "occurrence_index": state.occurrence_index,
+        "next_due_at": rfc3339(datetime.fromisoformat(state.current_due or state.anchor)),
+        "paused": state.paused,
+    }
+    if state.last_error:
+        status["last_error"] = state.last_error
+    return json.dumps(status)
 
 
 def _refreshed(state: SeriesState, progress: SeriesProgress) -> SeriesState:
@@ -82,8 +84,49 @@ def _refreshed(state: SeriesState, progress: SeriesProgress) -> SeriesState:
         state,
         **progress.schedule(),
         current_task_id=progress.current_task_id or state.current_task_id,
+        current_due=progress.current_due,
         paused=progress.status == "paused",
     )
+
+
+def _following(
+    ctx: DaprWorkflowContext, state: SeriesState, progress: SeriesProgress
+) -> tuple[datetime, int] | Exception | None:
+    """The occurrence after the current one (None: the rule is used up), or
+    the error that kept the engine from computing it. Caught rather than
+    raised: an exception here would FAIL the instance, and nothing restarts a
+    failed instance but the sweeper; this way the generation records the
+    error and tries again on its timer."""
+    try:
+        rule = recurrence.Recurrence(
+            rule=state.rule,
+            timezone=state.timezone,
+            dtstart=datetime.fromisoformat(state.dtstart),
+            basis=state.basis,  # type: ignore[arg-type]
+        )
+        completed_at = datetime.fromisoformat(progress.completed_at) if progress.completed_at else None
+        due = datetime.fromisoformat(progress.current_due) if progress.current_due else None
+        # Timed on the first run only (a replay computes it again, and would count twice).
+        with nullcontext() if ctx.is_replaying else NEXT_OCCURRENCE.time():
+            return recurrence.next_occurrence(
+                rule,
+                current_due=datetime.fromisoformat(state.anchor),
+                current_index=state.rule_index,
+                now=_now(ctx),
+                completed_at=completed_at,
+                moved_due=due,
+            )
+    except Exception as error:  # noqa: BLE001 - any engine error: see the docstring
+        return error
+
+
+def _ended(state: SeriesState, how: str) -> dict[str, Any]:
+    return {"series_id": state.series_id, "ended": how, "occurrences": state.occurrence_index}
+
+
+def _hold(ctx: DaprWorkflowContext, state: SeriesState) -> None:
+    """Wait for the next event or timer in a new generation (history stays short)."""
+    ctx.continue_as_new(state, save_events=True)
 
 
 def recurring_task_workflow(
@@ -94,6 +137,7 @@ def recurring_task_workflow(
     # However this generation waited, the next one waits without sentinels.
     state = dataclasses.replace(state, wait_shape=SENTINEL_FREE_WAITS)
     yield when_any([*waits, ctx.create_timer(_wake_at(state, _now(ctx)))])
+    withdraw(ctx, EVENTS, waits)
 
     try:
         progress = SeriesProgress.model_validate(
@@ -104,34 +148,25 @@ def recurring_task_workflow(
             )
         )
     except TaskFailedError:
-        ctx.continue_as_new(state, save_events=True)
+        _hold(ctx, state)
         return None
 
     if progress.status in ("stopped", "missing"):
-        return {"series_id": state.series_id, "ended": "stopped", "occurrences": state.occurrence_index}
+        return _ended(state, "stopped")
     if progress.status == "finished":
-        return {"series_id": state.series_id, "ended": "exhausted", "occurrences": state.occurrence_index}
+        return _ended(state, "exhausted")
     state = _refreshed(state, progress)
     if state.paused or progress.current_task_status == "pending":
-        ctx.continue_as_new(state, save_events=True)
+        _hold(ctx, dataclasses.replace(state, last_error=None))
         return None
 
-    rule = recurrence.Recurrence(
-        rule=state.rule,
-        timezone=state.timezone,
-        dtstart=datetime.fromisoformat(state.dtstart),
-        basis=state.basis,  # type: ignore[arg-type]
-    )
-    completed_at = datetime.fromisoformat(progress.completed_at) if progress.completed_at else None
-    # Timed on the first run only (a replay computes it again, and would count twice).
-    with nullcontext() if ctx.is_replaying else NEXT_OCCURRENCE.time():
-        following = recurrence.next_occurrence(
-            rule,
-            current_due=datetime.fromisoformat(state.anchor),
-            current_index=state.rule_index,
-            now=_now(ctx),
-            completed_at=completed_at,
-        )
+    following = _following(ctx, state, progress)
+    if isinstance(following, Exception):
+        if not ctx.is_replaying:
+            SERIES_STEP_ERRORS.inc()
+            log.error("series %s: next occurrence not computed: %r", state.series_id, following)
+        _hold(ctx, dataclasses.replace(state, last_error=f"{type(following).__name__}: {following}"))
+        return None
     try:
         if following is None:
             yield ctx.call_activity(
@@ -141,7 +176,7 @@ def recurring_task_workflow(
             )
             if not ctx.is_replaying:
                 log.info("series %s finished after %d occurrences", state.series_id, state.occurrence_index)
-            return {"series_id": state.series_id, "ended": "exhausted", "occurrences": state.occurrence_index}
+            return _ended(state, "exhausted")
         due_at, rule_index = following
         created = CreatedOccurrence.model_validate(
             (
@@ -152,42 +187,61 @@ def recurring_task_workflow(
                         occurrence_index=state.occurrence_index + 1,
                         rule_index=rule_index,
                         due_at=due_at.isoformat(),
+                        rule=state.rule,
+                        timezone=state.timezone,
+                        basis=state.basis,
+                        dtstart=state.dtstart,
                     ),
                     retry_policy=ACTIVITY_RETRY,
                 )
             )
         )
     except TaskFailedError:
-        ctx.continue_as_new(state, save_events=True)
+        _hold(ctx, state)
         return None
 
-    # Most occurrences have no reminder: no activity, no turn of the engine.
-    if created.reminders_to_arm != 0:
-        try:
-            yield ctx.call_activity(
-                SCHEDULE_TASK_REMINDERS,
-                input=TaskReminders(task_id=created.task_id),
-                retry_policy=ACTIVITY_RETRY,
-            )
-        except TaskFailedError:
-            # The occurrence exists and its reminder rows say "not armed yet": the
-            # app's sweeper arms them, so the series moves on regardless.
-            if not ctx.is_replaying:
-                log.warning(
-                    "series %s: reminders of task %s left to the sweeper", state.series_id, created.task_id
-                )
-
+    if created.refused == SERIES_ENDED:
+        return _ended(state, "stopped")
+    if created.refused is not None:
+        # The rule changed after it was read: the next generation reads it
+        # again (the change's series_changed event wakes it at once).
+        _hold(ctx, state)
+        return None
+    yield from _arm_reminders(ctx, state, created)
     if not ctx.is_replaying:
         log.info("series %s: occurrence %d due %s", state.series_id, created.occurrence_index, created.due_at)
-    ctx.continue_as_new(
+    _hold(
+        ctx,
         dataclasses.replace(
             state,
             anchor=created.due_at,
             occurrence_index=created.occurrence_index,
             rule_index=rule_index,
             current_task_id=created.task_id,
+            current_due=None,
             paused=False,
+            last_error=None,
         ),
-        save_events=True,
     )
     return None
+
+
+def _arm_reminders(
+    ctx: DaprWorkflowContext, state: SeriesState, created: CreatedOccurrence
+) -> Generator[Any, Any, None]:
+    # Most occurrences have no reminder: no activity, no turn of the engine.
+    if created.reminders_to_arm == 0:
+        return
+    try:
+        yield ctx.call_activity(
+            SCHEDULE_TASK_REMINDERS,
+            input=TaskReminders(task_id=created.task_id),
+            retry_policy=ACTIVITY_RETRY,
+        )
+    except TaskFailedError:
+        # The occurrence exists and its reminder rows say "not armed yet": the
+        # app's sweeper arms them, so the series moves on regardless.
+        if not ctx.is_replaying:
+            log.warning(
+                "series %s: reminders of task %s left to the sweeper", state.series_id, created.task_id
+            )

@@ -25,6 +25,11 @@ mid-turn daprd 1.18.3 can persist a generation's start without the patch
 marker, so a replay took the other path (NonDeterminismError, seen in the
 long app-kill chaos test). The input is part of the history itself, so every
 replay of a generation waits the way its first run did.
+
+Once a generation has woken, the waits that did not win must go (`withdraw`):
+the SDK hands a raised event to the first registered wait of its name, and a
+stale wait nobody looks at would swallow it, where an unclaimed event is
+buffered and carried to the next generation by continue-as-new.
 """
 
 from __future__ import annotations
@@ -47,6 +52,26 @@ def _wait_without_timer(ctx: DaprWorkflowContext, name: str) -> task.Task[Any]:
     else:
         ctx._pending_events.setdefault(key, []).append(waiting)
     return waiting
+
+
+def _event_task(wait: task.Task[Any]) -> task.Task[Any]:
+    """The task an event completes: the SDK's own wait wraps it with its sentinel timer."""
+    inner = getattr(wait, "_event_task", None)
+    return inner if isinstance(inner, task.Task) else wait
+
+
+def withdraw(ctx: DaprWorkflowContext, names: Sequence[str], waits: Sequence[task.Task[Any]]) -> None:
+    """Unregister the waits of `names` that are still open, so an event raised
+    from now on is buffered for the next generation instead of completing a
+    wait this generation no longer reads."""
+    for name, wait in zip(names, waits, strict=True):
+        key = name.casefold()
+        pending = ctx._pending_events.get(key)
+        event_task = _event_task(wait)
+        if pending and event_task in pending and not event_task.is_complete:
+            pending.remove(event_task)
+            if not pending:
+                del ctx._pending_events[key]
 
 
 def event_waits(

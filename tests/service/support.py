@@ -1,0 +1,86 @@
+"""One generation of the real `recurring_task_workflow` run against the real
+service layer, without daprd: a small context that wakes the generation at
+once, runs each activity the workflow calls on the service (as the worker
+would, between the workflow's turns) and records how the generation ended."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Generator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from todos.orchestration import (
+    CREATE_NEXT_OCCURRENCE,
+    FINISH_SERIES,
+    LOAD_SERIES_PROGRESS,
+    SCHEDULE_TASK_REMINDERS,
+    ArmedReminders,
+    SeriesState,
+)
+from todos.service import TaskService
+from workflows import recurring
+
+# Called before each activity runs: (activity name, its input); a test uses it
+# to commit a change in the window between two of the workflow's steps.
+BeforeActivity = Callable[[str, Any], None]
+
+
+class _Context:
+    def __init__(self, now: datetime) -> None:
+        self.current_utc_datetime = now.replace(tzinfo=None)  # naive, like the SDK's clock
+        self.is_replaying = False
+        self.custom_status: str | None = None
+        self.continued_with: SeriesState | None = None
+
+    def set_custom_status(self, status: str) -> None:
+        self.custom_status = status
+
+    def create_timer(self, fire_at: datetime) -> str:
+        return "timer"
+
+    def call_activity(self, name: str, *, input: Any, retry_policy: Any) -> tuple[str, Any]:
+        return (name, input)
+
+    def continue_as_new(self, new_input: SeriesState, *, save_events: bool = False) -> None:
+        self.continued_with = new_input
+
+
+def _activity(service: TaskService, name: str, arg: Any) -> Any:
+    if name == LOAD_SERIES_PROGRESS:
+        return service.load_series_progress(arg)
+    if name == CREATE_NEXT_OCCURRENCE:
+        return service.create_next_occurrence(arg)
+    if name == FINISH_SERIES:
+        return service.finish_series(arg)
+    assert name == SCHEDULE_TASK_REMINDERS, name
+    return ArmedReminders(task_id=arg.task_id, armed=service.schedule_task_reminders(uuid.UUID(arg.task_id)))
+
+
+def run_generation(
+    monkeypatch: pytest.MonkeyPatch,
+    service: TaskService,
+    state: SeriesState,
+    now: datetime,
+    before: BeforeActivity | None = None,
+) -> tuple[SeriesState | None, dict[str, Any] | None]:
+    """(the next generation's input, or the workflow's output if it ended)."""
+    monkeypatch.setattr(recurring, "when_any", lambda tasks: "woken")
+    monkeypatch.setattr(recurring, "event_waits", lambda ctx, names, sentinel_free: [])
+    monkeypatch.setattr(recurring, "withdraw", lambda ctx, names, waits: None)
+    ctx = _Context(now)
+    generation: Generator[Any, Any, Any] = recurring.recurring_task_workflow(ctx, state)  # type: ignore[arg-type]
+    sent: Any = None
+    try:
+        while True:
+            asked = generation.send(sent)
+            sent = None
+            if isinstance(asked, tuple):
+                name, arg = asked
+                if before is not None:
+                    before(name, arg)
+                sent = _activity(service, name, arg)
+    except StopIteration as done:
+        return ctx.continued_with, done.value
