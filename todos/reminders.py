@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,6 +153,19 @@ def _until(due_at: datetime, now: datetime) -> str:
     return f"due in {round(hours / 24)} days"
 
 
+# Whitespace (line breaks of every kind included), C0 and C1 controls.
+_NOT_ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
+
+
+def _header_text(value: str) -> str:
+    """`value` as one header line: each run of whitespace or control
+    characters becomes a space. A title may hold line breaks (and rows from
+    before titles were checked may hold other controls); the email package
+    refuses a header value that looks as if it held another header, and a
+    recipient with CR/LF must not add one."""
+    return _NOT_ONE_LINE.sub(" ", value).strip()
+
+
 @dataclass(frozen=True)
 class ReminderEmail:
     """What a reminder email says, and to whom; `message_id` is stable per
@@ -168,15 +182,16 @@ class ReminderEmail:
         """The message, plain text and HTML. Built with the compat32 MIME
         classes: a sixth of the CPU of EmailMessage's header registry, which
         matters when a thousand reminders fall due in the same seconds."""
+        title = _header_text(self.title)
         if self.due_at is not None:
             when = _local(self.due_at, self.zone)
-            subject = f"Reminder: {self.title} (due {when})"
+            subject = f"Reminder: {title} (due {when})"
             named = (
                 "" if self.zone.key == self.due_at.astimezone(self.zone).tzname() else f" ({self.zone.key})"
             )
             status = f"{_until(self.due_at, now)}: {when}{named}"
         else:
-            subject = f"Reminder: {self.title}"
+            subject = f"Reminder: {title}"
             status = "no due date"
         message = MIMEMultipart("alternative")
         # RFC 2047-encoded only when it must be: encoding costs CPU per email.
@@ -184,7 +199,7 @@ class ReminderEmail:
             subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject").encode()
         )
         message["From"] = formataddr(parseaddr(sender), charset="utf-8")
-        message["To"] = self.recipient
+        message["To"] = _header_text(self.recipient)
         message["Date"] = format_datetime(now.astimezone(self.zone))
         message["Message-ID"] = self.message_id
         message["Auto-Submitted"] = "auto-generated"

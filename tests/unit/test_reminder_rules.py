@@ -165,3 +165,49 @@ def test_a_lead_reaching_before_year_one_counts_as_long_past_not_an_overflow() -
     due = datetime(1, 1, 2, tzinfo=UTC)
     assert reminders.remind_time({"before": "P30D"}, due) == datetime.min.replace(tzinfo=UTC)
     assert reminders.plan({"before": "P30D"}, due, datetime.now(UTC), "a@example.com").status == "skipped"
+
+
+@pytest.mark.parametrize(
+    ("title", "subject"),
+    [
+        ("Buy:\nMilk: 2L", "Buy: Milk: 2L"),
+        ("Pay\r\nBcc: mallory@example.com", "Pay Bcc: mallory@example.com"),
+        ("Kaufe:\nMilch: 2L für 2 €", "Kaufe: Milch: 2L für 2 €"),
+        ("Tab\tand\x0bvertical\x0cfeed\x1cseparators\u2028too", "Tab and vertical feed separators too"),
+        ("bell\x07 and escape\x1b[31m ", "bell and escape [31m"),
+    ],
+)
+def test_a_title_with_line_breaks_or_control_characters_makes_one_subject_line(
+    title: str, subject: str
+) -> None:
+    # Rows written before titles were checked may hold them; the email must still go out.
+    message = parse(email(title=title, due_at=None).build("r@x", NOW))
+    assert message["Subject"] == f"Reminder: {subject}"
+    assert set(message.keys()) == {
+        "Content-Type",
+        "MIME-Version",
+        "Subject",
+        "From",
+        "To",
+        "Date",
+        "Message-ID",
+        "Auto-Submitted",
+    }
+    assert title.splitlines()[0] in part(message, "plain")
+
+
+def test_a_recipient_with_a_line_break_cannot_add_a_header() -> None:
+    # (The mailer refuses such an address on the SMTP command line; the header stays one line.)
+    built = email(recipient="alice@example.com\r\nBcc: mallory@example.com").build("r@x", NOW)
+    assert (
+        "Bcc" not in parse(built) and b"To: alice@example.com Bcc: mallory@example.com\n" in built.as_bytes()
+    )
+
+
+def test_a_description_is_body_text_whatever_it_holds() -> None:
+    # Not a defect: the body is base64 (utf-8), so line breaks, a lone "." line
+    # (SMTP's end of data) or header-like lines in a description stay text.
+    text = "Line one\r\n.\r\nBcc: mallory@example.com\n\x07 bell"
+    message = parse(email(description=text).build("r@x", NOW))
+    assert "Bcc" not in message
+    assert "Bcc: mallory@example.com\n\x07 bell" in part(message, "plain")
