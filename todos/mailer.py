@@ -5,6 +5,9 @@ Transient: a 4xx reply, a refused, dropped or timed-out connection. Permanent:
 a 5xx reply (unknown mailbox, refused sender, rejected authentication) or a
 server without an extension we are configured to need (STARTTLS): retrying
 would fail the same way, so the reminder is marked failed with the reply.
+Any other error (the email package refusing a header, aiosmtplib refusing an
+address that would break its command line) is permanent too: it comes from
+the message itself, so every retry of the job would raise it again.
 """
 
 from __future__ import annotations
@@ -50,7 +53,11 @@ def classify(error: Exception) -> tuple[bool, str]:
         return True, f"SMTP server: {error}"
     if isinstance(error, TimeoutError):
         return False, "SMTP server timed out"
-    return False, f"{type(error).__name__}: {error}"
+    return False, _described(error)
+
+
+def _described(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 class Client(Protocol):
@@ -158,6 +165,8 @@ class Mailer:
                 if attempt < limit:
                     await self._sleep(self.backoff(attempt))
                 continue
+            except Exception as error:
+                raise DeliveryFailed(_described(error), attempt, permanent=True) from error
             return Delivered(attempts=attempt, sent_at=self._clock())
         raise DeliveryFailed(f"gave up after {limit} attempts; last: {reason}", limit, permanent=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.message import Message
 from typing import Any
 
@@ -123,3 +124,26 @@ async def test_jobs_that_are_not_reminders_and_foreign_data_are_refused() -> Non
         await runner.fire(NAME, b"garbage")
     with pytest.raises(InvalidInput, match="another reminder"):
         await runner.fire(NAME, reminders.JobData(TASK, 1, 1).to_bytes())
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (
+            HeaderParseError("header value appears to contain an embedded header: 'Milk: 2L'"),
+            "HeaderParseError: header value appears to contain an embedded header: 'Milk: 2L'",
+        ),
+        (  # aiosmtplib's refusal of an address that would break the RCPT command
+            ValueError("Address 'a@x\\r\\nRCPT TO:<b@y>' is not permitted in an SMTP mailbox"),
+            "ValueError: Address 'a@x\\r\\nRCPT TO:<b@y>' is not permitted in an SMTP mailbox",
+        ),
+    ],
+)
+async def test_an_error_outside_smtp_fails_the_reminder_for_good_instead_of_the_callback(
+    error: Exception, reason: str
+) -> None:
+    # Raised again by every retry: answering 500 made Dapr and the sweeper repeat it for ever.
+    service = FakeService(CLAIM)
+    runner, messages, waits = delivery(service, error)
+    assert await runner.fire(NAME, DATA.to_bytes()) == "failed"
+    assert service.failed == [(CLAIM, reason, 1, True)] and len(messages) == 1 and waits == []
