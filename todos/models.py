@@ -72,6 +72,30 @@ def _no_nul_schema(schema: dict[str, Any]) -> None:
 # Free text a user types (title, description, a tag filter).
 PlainText = Annotated[str, AfterValidator(_no_nul), SchemaField(json_schema_extra=_no_nul_schema)]
 
+# A title is one line in lists and email subjects: tab, CR and LF are taken
+# (a subject folds them into spaces), other C0/C1 controls are not, nor are
+# unpaired surrogates, which no UTF-8 column can hold. The schema leaves the
+# surrogates out: an ECMA-262 pattern would see every astral character (an
+# emoji) as two of them.
+_TITLE_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+TITLE_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+
+
+def _title_text(value: str) -> str:
+    if _TITLE_REFUSED.search(value):
+        raise ValueError(
+            "must not contain control characters other than tab and line breaks "
+            "(such as \\u0000 or \\u001b), nor unpaired surrogates"
+        )
+    return value
+
+
+# Only what a client sends is checked: rows from before may hold such titles,
+# and reading them back must not fail.
+TitleText = Annotated[
+    str, AfterValidator(_title_text), SchemaField(json_schema_extra={"pattern": TITLE_PATTERN})
+]
+
 # The characters stripped around a tag, and the schema's pattern: a tag has
 # at least one other character, and no NUL.
 _TAG_SPACE = " \t\n\r"
@@ -310,6 +334,7 @@ class TaskCreate(TaskBase):
         }
     )
 
+    title: TitleText = Field(min_length=1, max_length=200, schema_extra={"examples": ["Water the plants"]})
     reminders: list[ReminderSpec] = Field(default_factory=list, max_length=MAX_REMINDERS)
     recurrence: RecurrenceSpec | None = None
 
@@ -331,7 +356,7 @@ class TaskUpdate(SQLModel):
 
     # Fields that cannot be cleared accept no null (the schema says so too;
     # TaskService names the field when a client sends one anyway).
-    title: Annotated[PlainText | None, _OMIT_ONLY] = Field(default=None, min_length=1, max_length=200)
+    title: Annotated[TitleText | None, _OMIT_ONLY] = Field(default=None, min_length=1, max_length=200)
     description: PlainText | None = Field(default=None, max_length=10_000)
     priority: Annotated[Priority | None, _OMIT_ONLY] = None
     tags: Annotated[Tags | None, _OMIT_ONLY] = None

@@ -90,6 +90,8 @@ def _accepts(model: Any, body: dict[str, Any]) -> bool:
         (TaskCreate, {"title": "x", "due_at": "1700000000"}),
         (TaskCreate, {"title": "x", "due_at": "2026-12-01T09:00Z"}),
         (TaskCreate, {"title": "x\x00"}),
+        (TaskCreate, {"title": "x\x1b[31m"}),
+        (TaskUpdate, {"title": "next\x85line"}),
         (TaskCreate, {"title": "x", "tags": [" "]}),
         (TaskCreate, {"title": "x", "tags": ["a"] * 21}),
         (TaskCreate, {"title": "x", "reminders": [{"before": 900}]}),
@@ -120,6 +122,7 @@ def test_what_the_schema_calls_invalid_is_refused(model: Any, body: dict[str, An
             },
         ),
         (TaskUpdate, {"description": None, "due_at": None}),
+        (TaskUpdate, {"title": "Buy:\r\nMilk: 2L\t🥛"}),
         (PreviewRequest, {"rule": "daily", "dtstart": "2026-12-01T09:00:00", "limit": 100}),
     ],
 )
