@@ -7,6 +7,7 @@ asymmetric keys from a JWKS URL such as Better Auth's /api/auth/jwks.
 from __future__ import annotations
 
 import hmac
+import re
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -16,10 +17,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from todos import logs
 from todos.errors import DomainError
+from todos.models import USER_ID_MAX_LENGTH
 from todos.service import User
 from todos.settings import Settings, get_settings
 
 ASYMMETRIC = ["RS256", "ES256", "EdDSA", "PS256"]
+
+# RFC 5321 caps a path at 256 octets, angle brackets included.
+EMAIL_MAX_OCTETS = 254
+# Controls and unpaired surrogates: no text column takes NUL or a surrogate,
+# and none belongs in a user id. An address takes no whitespace either: CR/LF
+# in it would start a header of the reminder email or a command to the server.
+_NOT_IN_A_USER_ID = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NOT_IN_AN_ADDRESS = re.compile("[\\s\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class Unauthorized(DomainError):
@@ -62,7 +72,16 @@ def user_from_authorization(header: str | None, settings: Settings) -> User:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise Unauthorized("The bearer token has no `sub` claim naming the user.")
+    if len(subject) > USER_ID_MAX_LENGTH:
+        raise Unauthorized(
+            f"The bearer token's `sub` is {len(subject)} characters long; "
+            f"a user id may have at most {USER_ID_MAX_LENGTH}."
+        )
+    if _NOT_IN_A_USER_ID.search(subject):
+        raise Unauthorized("The bearer token's `sub` holds control characters, which a user id may not.")
     email = claims.get("email")
+    if isinstance(email, str):
+        _check_address(email)
     # OIDC's `zoneinfo` claim: the user's IANA time zone, for reminder emails
     # (an unknown name falls back to the default when the email is written).
     zone = claims.get("zoneinfo")
@@ -71,6 +90,22 @@ def user_from_authorization(header: str | None, settings: Settings) -> User:
         email=email if isinstance(email, str) else None,
         timezone=zone if isinstance(zone, str) else None,
     )
+
+
+def _check_address(email: str) -> None:
+    """Refuse an `email` claim no reminder could be sent to, at the door:
+    stored, it would fail every reminder of every task the token creates."""
+    if _NOT_IN_AN_ADDRESS.search(email):
+        raise Unauthorized(
+            "The bearer token's `email` claim holds spaces, line breaks or control characters; "
+            "it is not an address reminders can be sent to."
+        )
+    octets = len(email.encode())
+    if octets > EMAIL_MAX_OCTETS:
+        raise Unauthorized(
+            f"The bearer token's `email` claim is {octets} bytes long; "
+            f"an address has at most {EMAIL_MAX_OCTETS} (RFC 5321)."
+        )
 
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT whose `sub` is the user.")

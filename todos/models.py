@@ -28,6 +28,9 @@ from sqlmodel import Field, SQLModel
 
 MAX_TAGS = 20
 MAX_REMINDERS = 10
+# The token's `sub`, in every user_id column (and their indexes, whose rows
+# PostgreSQL caps at some 2.7 kB): authentication refuses a longer one.
+USER_ID_MAX_LENGTH = 255
 
 
 def utcnow() -> datetime:
@@ -377,7 +380,7 @@ class Task(TaskBase, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: str = Field(max_length=255, sa_type=Text)
+    user_id: str = Field(max_length=USER_ID_MAX_LENGTH, sa_type=Text)
     status: TaskStatus = Field(default=TaskStatus.pending, sa_type=EnumText(TaskStatus))
     completed_at: datetime | None = _timestamp(default=None)
     created_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
@@ -507,7 +510,7 @@ class Series(SQLModel, table=True):
     __tablename__ = "series"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    user_id: str = Field(max_length=255, sa_type=Text, index=True)
+    user_id: str = Field(max_length=USER_ID_MAX_LENGTH, sa_type=Text, index=True)
     rule: str = Field(sa_type=Text)
     timezone: str = Field(sa_type=Text)
     basis: Basis = Field(default=Basis.schedule, sa_type=EnumText(Basis))

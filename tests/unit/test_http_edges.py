@@ -40,3 +40,29 @@ def test_a_title_with_control_characters_is_refused_naming_the_title(client: Tes
         assert response.headers["content-type"] == "application/problem+json"
         (error,) = response.json()["errors"]
         assert error["field"] == "title" and "control characters" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("user", "claims", "detail"),
+    [
+        ("u" * 256, {}, "`sub` is 256 characters long"),
+        ("alice\x00", {}, "`sub` holds control characters"),
+        ("alice", {"email": "alice@example.com\r\nBcc: mallory@example.com"}, "`email` claim holds"),
+        ("alice", {"email": "a" * 243 + "@example.com"}, "`email` claim is 255 bytes long"),
+        ("alice", {"email": "\udc80@example.com"}, "`email` claim holds"),
+    ],
+)
+def test_claims_the_tables_or_smtp_cannot_hold_are_refused_at_authentication(
+    client: TestClient, user: str, claims: dict[str, str], detail: str
+) -> None:
+    # A long `sub` failed every write with a 500 (the user_id indexes), on every request.
+    response = client.post("/v1/tasks", json={"title": "x"}, headers=bearer(user, **claims))
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == "UNAUTHORIZED" and detail in response.json()["detail"]
+
+
+def test_claims_at_the_limits_are_accepted() -> None:
+    user = auth.user_from_authorization(
+        bearer("u" * 255, email="a" * 242 + "@example.com")["Authorization"], SETTINGS
+    )
+    assert len(user.id) == 255 and user.email is not None and len(user.email) == 254
