@@ -152,8 +152,12 @@ def require_dapr(request: Request) -> None:
     """Only daprd may call: it presents the app API token (the sidecar's
     APP_API_TOKEN) in `dapr-api-token`."""
     token = get_settings().app_api_token
-    expected = token.get_secret_value() if token else ""
-    if expected and not hmac.compare_digest(request.headers.get("dapr-api-token", ""), expected):
+    expected = token.get_secret_value().encode() if token else b""
+    # Bytes: compare_digest raises on a str with non-ASCII characters. The
+    # header is the raw bytes Starlette decoded as Latin-1; the token is the
+    # UTF-8 text of the Secret, which daprd sends as it is.
+    presented = request.headers.get("dapr-api-token", "").encode("latin-1")
+    if expected and not hmac.compare_digest(presented, expected):
         raise Unauthorized(
             "Only the Dapr sidecar may call this endpoint: `dapr-api-token` is missing or wrong."
         )

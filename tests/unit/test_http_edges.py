@@ -66,3 +66,17 @@ def test_claims_at_the_limits_are_accepted() -> None:
         bearer("u" * 255, email="a" * 242 + "@example.com")["Authorization"], SETTINGS
     )
     assert len(user.id) == 255 and user.email is not None and len(user.email) == 254
+
+
+@pytest.mark.parametrize("token", [b"wrong", "tökén".encode(), b"\xff\xfe"])
+def test_a_wrong_app_api_token_is_401_whatever_its_bytes(client: TestClient, token: bytes) -> None:
+    # hmac.compare_digest raises on a non-ASCII str: that was a 500.
+    response = client.post("/job/reminder-x", content=b"{}", headers={"dapr-api-token": token})
+    assert response.status_code == 401 and response.json()["code"] == "UNAUTHORIZED"
+
+
+def test_the_right_app_api_token_reaches_the_job_callback(client: TestClient) -> None:
+    assert SETTINGS.app_api_token is not None
+    token = SETTINGS.app_api_token.get_secret_value()
+    response = client.post("/job/nightly-cleanup", content=b"{}", headers={"dapr-api-token": token})
+    assert response.status_code == 404 and "reminder jobs are named" in response.json()["detail"]
