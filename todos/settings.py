@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
 
     # Bearer JWTs: HS256 with a shared secret, or RS/ES keys from a JWKS URL
-    # (Better Auth serves one at /api/auth/jwks).
+    # (Better Auth serves one at /api/auth/jwks). Outside TODO_ENV=dev a JWKS
+    # URL must be https and comes with the audience and issuer to expect.
     jwt_secret: SecretStr | None = SecretStr(DEV_JWT_SECRET)
     jwks_url: str | None = None
     jwt_audience: str | None = None
@@ -189,6 +190,28 @@ class Settings(BaseSettings):
                 "TODO_APP_API_TOKEN is unset or the development default; set the same random "
                 "value as the sidecar's APP_API_TOKEN, or TODO_ENV=dev for local use."
             )
+        return self
+
+    @model_validator(mode="after")
+    def _jwks_pinned_outside_dev(self) -> Settings:
+        """A JWKS provider signs tokens for every app of every tenant it
+        serves: without `aud` and `iss` checked, any of them would do here.
+        Keys fetched over plain HTTP could be swapped on the way."""
+        if self.env == "dev" or self.jwks_url is None:
+            return self
+        if not self.jwks_url.startswith("https://"):
+            raise ValueError(
+                f"TODO_JWKS_URL must be an https:// URL outside TODO_ENV=dev (got {self.jwks_url!r})."
+            )
+        for variable, value in (
+            ("TODO_JWT_AUDIENCE", self.jwt_audience),
+            ("TODO_JWT_ISSUER", self.jwt_issuer),
+        ):
+            if not value:
+                raise ValueError(
+                    f"{variable} is required with TODO_JWKS_URL outside TODO_ENV=dev: set it to the "
+                    "value the identity provider puts in this app's tokens."
+                )
         return self
 
     @property

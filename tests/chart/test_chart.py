@@ -270,3 +270,36 @@ def test_chart_check_fails_readably_for_a_broken_values_file(tmp_path: Path) -> 
     assert "[values-broken] helm lint --strict failed" in result.stderr
     assert "/dapr/pubsub/kafkaVersion" in result.stderr
     assert "/api/replicas" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("auth", "field"),
+    [
+        (
+            {"jwksUrl": "https://auth.example.com/api/auth/jwks", "issuer": "https://auth.example.com"},
+            "audience",
+        ),
+        ({"jwksUrl": "https://auth.example.com/api/auth/jwks", "audience": "todo-api"}, "issuer"),
+        (
+            {
+                "jwksUrl": "http://auth.example.com/jwks",
+                "audience": "todo-api",
+                "issuer": "https://auth.example.com",
+            },
+            "jwksUrl",
+        ),
+    ],
+)
+def test_schema_refuses_a_jwks_url_the_app_would_refuse(
+    chart: Chart, auth: dict[str, str], field: str
+) -> None:
+    # The app does not start with these outside dev (todos/settings.py); helm says so first.
+    error = chart.refuse("default", {"auth": auth})
+    assert f"/auth/{field}" in error, error
+    pinned = {
+        "jwksUrl": "https://auth.example.com/api/auth/jwks",
+        "audience": "todo-api",
+        "issuer": "https://a",
+    }
+    assert chart.render("default", {"auth": pinned})
+    assert chart.render("minikube", {"auth": {**auth, "audience": "", "issuer": ""}})  # dev

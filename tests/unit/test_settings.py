@@ -36,13 +36,36 @@ def test_production_refuses_default_or_weak_secrets(overrides: dict[str, str], m
 
 def test_production_accepts_real_secrets_or_a_jwks_url() -> None:
     assert Settings(env="production", jwt_secret=REAL_SECRET, app_api_token=REAL_TOKEN)  # type: ignore[arg-type]
-    jwks = Settings(
-        env="production",
-        jwt_secret=None,
-        jwks_url="https://auth.example.com/api/auth/jwks",
-        app_api_token=REAL_TOKEN,  # type: ignore[arg-type]
-    )
+    jwks = Settings(env="production", **JWKS)  # type: ignore[arg-type]
     assert jwks.jwks_url
+
+
+JWKS = {
+    "jwt_secret": None,
+    "jwks_url": "https://auth.example.com/api/auth/jwks",
+    "jwt_audience": "todo-api",
+    "jwt_issuer": "https://auth.example.com",
+    "app_api_token": REAL_TOKEN,
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"jwks_url": "http://auth.example.com/api/auth/jwks"}, "TODO_JWKS_URL must be an https:// URL"),
+        ({"jwt_audience": None}, "TODO_JWT_AUDIENCE is required with TODO_JWKS_URL"),
+        ({"jwt_audience": ""}, "TODO_JWT_AUDIENCE is required with TODO_JWKS_URL"),
+        ({"jwt_issuer": None}, "TODO_JWT_ISSUER is required with TODO_JWKS_URL"),
+    ],
+)
+def test_production_jwks_needs_https_an_audience_and_an_issuer(
+    overrides: dict[str, str | None], message: str
+) -> None:
+    # Any token the provider signs, for any app of its tenants, would do otherwise;
+    # and keys fetched over plain HTTP can be swapped on the way.
+    with pytest.raises(ValidationError, match=message):
+        Settings(env="production", **{**JWKS, **overrides})  # type: ignore[arg-type]
+    assert Settings(env="dev", **{**JWKS, **overrides})  # type: ignore[arg-type]
 
 
 def test_libpq_urls_get_the_psycopg_driver() -> None:
