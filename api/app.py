@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import openapi, problems
+from api.body_limit import BodyLimit
 from api.mcp_server import McpEndpoint
 from api.observe import Observe
 from api.routes import events, history, jobs, ops, reminders, series, tasks, workflows
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.state.settings = settings
     app.state.delivery = ReminderDelivery(service, mailer)
     problems.install(app)
+    # Inside Observe, so a refused body is logged and counted like any answer.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(Observe)
     app.include_router(tasks.router)
     app.include_router(series.router)

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
 
+    # The largest request body the api role reads (413 past it). The largest
+    # task (a 10,000-character description, 20 tags, 10 reminders) is some
+    # 70 KB of JSON even with every character escaped.
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
+
     # Token daprd presents on calls into the app (the APP_API_TOKEN of the
     # sidecar); the job callback refuses requests without it when set.
     app_api_token: SecretStr | None = SecretStr(DEV_APP_API_TOKEN)

@@ -3,9 +3,12 @@ request here is answered before a route would open a session)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,11 +21,19 @@ pytestmark = pytest.mark.unit
 SETTINGS = Settings(env="dev")
 
 
+@contextmanager
+def serving(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[TestClient]:
+    # Authentication reads the process's settings; give it the app's.
+    monkeypatch.setattr(auth, "get_settings", lambda: settings)
+    app = create_app(settings, background=False)
+    # A loopback Host: the MCP endpoint answers 421 to others (DNS-rebinding protection).
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as client:
+        yield client
+
+
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    # Authentication reads the process's settings; give it the app's.
-    monkeypatch.setattr(auth, "get_settings", lambda: SETTINGS)
-    with TestClient(create_app(SETTINGS, background=False), raise_server_exceptions=False) as client:
+    with serving(monkeypatch, SETTINGS) as client:
         yield client
 
 
@@ -80,3 +91,79 @@ def test_the_right_app_api_token_reaches_the_job_callback(client: TestClient) ->
     token = SETTINGS.app_api_token.get_secret_value()
     response = client.post("/job/nightly-cleanup", content=b"{}", headers={"dapr-api-token": token})
     assert response.status_code == 404 and "reminder jobs are named" in response.json()["detail"]
+
+
+PREVIEW = {"rule": "daily", "dtstart": "2026-12-01T09:00:00", "timezone": "UTC", "limit": 1}
+LIMIT = 1000
+
+
+@pytest.fixture
+def small(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    with serving(monkeypatch, Settings(env="dev", max_request_body_bytes=LIMIT)) as client:
+        yield client
+
+
+def chunks(body: bytes, size: int = 100) -> Iterator[bytes]:
+    """A body sent chunked, without Content-Length."""
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def padded(value: dict[str, object], size: int) -> bytes:
+    body = json.dumps({**value, "padding": ""}).encode()
+    return body.replace(b'"padding": ""', b'"padding": "' + b"x" * (size - len(body)) + b'"')
+
+
+def assert_too_large(response: httpx.Response) -> None:
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "BODY_TOO_LARGE" and problem["errors"][0]["field"] == "body"
+    assert f"{LIMIT} bytes" in problem["detail"]
+
+
+def test_a_body_over_the_limit_is_413_whether_declared_or_streamed(small: TestClient) -> None:
+    headers = {"content-type": "application/json"}
+    body = padded(PREVIEW, LIMIT + 1)
+    assert_too_large(small.post("/v1/recurrence/preview", content=body, headers=headers))
+    assert_too_large(small.post("/v1/recurrence/preview", content=chunks(body), headers=headers))
+    # Before any authentication: FastAPI would have read and parsed it first.
+    assert_too_large(small.post("/v1/tasks", content=chunks(padded({"title": "x"}, 10 * LIMIT))))
+    assert_too_large(small.post("/mcp", content=chunks(body), headers={**headers, **bearer()}))
+
+
+def test_a_body_at_the_limit_gets_through_streamed_or_not(small: TestClient) -> None:
+    headers = {"content-type": "application/json"}
+    body = padded(PREVIEW, LIMIT)
+    for content in (body, chunks(body)):
+        response = small.post("/v1/recurrence/preview", content=content, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["occurrences"] == ["2026-12-01T09:00:00Z"]
+
+
+def test_mcp_and_the_job_callback_work_under_the_limit(small: TestClient) -> None:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+    response = small.post(
+        "/mcp",
+        content=chunks(json.dumps(initialize).encode()),
+        headers={
+            **bearer(),
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["result"]["serverInfo"]["name"] == "todo-workflows"
+    assert SETTINGS.app_api_token is not None
+    token = SETTINGS.app_api_token.get_secret_value()
+    fired = small.post("/job/nightly-cleanup", content=b"{}", headers={"dapr-api-token": token})
+    assert fired.status_code == 404 and "reminder jobs are named" in fired.json()["detail"]
