@@ -113,18 +113,30 @@ class Operator:
             time.sleep(0.2)
 
 
+def operator_view(info: WorkflowInfo) -> dict[str, Any]:
+    """The inspect API's shape, plus what only an operator sees: the failure's
+    stack trace (the API leaves it out, since it names the app's code)."""
+    view = workflow_public(info, series_id_of(info.instance_id)).model_dump(mode="json")
+    if info.failure_details is not None:
+        view["failure_details"]["stack_trace"] = info.failure_details.stack_trace
+    return view
+
+
 def describe(info: WorkflowInfo) -> str:
-    public = workflow_public(info, series_id_of(info.instance_id))
+    view = operator_view(info)
+    failure = view["failure_details"] or {}
     rows = [
-        ("instance", public.instance_id),
-        ("workflow", public.name),
-        ("status", public.runtime_status),
-        ("created", public.created_at),
-        ("updated", public.last_updated_at),
-        ("custom", public.custom_status),
-        ("input", public.input),
-        ("output", public.output),
-        ("failure", public.failure_details),
+        ("instance", view["instance_id"]),
+        ("workflow", view["name"]),
+        ("status", view["runtime_status"]),
+        ("created", view["created_at"]),
+        ("updated", view["last_updated_at"]),
+        ("custom", view["custom_status"]),
+        ("input", view["input"]),
+        ("output", view["output"]),
+        ("failure", {key: failure[key] for key in ("error_type", "message")} if failure else None),
+        # Its own lines, indented under the label, as a terminal shows a traceback.
+        ("stack", (failure.get("stack_trace") or "").rstrip().replace("\n", "\n" + " " * 9) or None),
     ]
     return "\n".join(
         f"{label:<9}{value if isinstance(value, str) else json.dumps(value)}"
@@ -160,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         command = sub.add_parser(name, help=text, description=text)
         command.add_argument("instance_id", help="workflow instance id, e.g. series-<series id>")
         if name == "status":
-            command.add_argument("--json", action="store_true", help="print JSON (the inspect API's shape)")
+            command.add_argument(
+                "--json",
+                action="store_true",
+                help="print JSON (the inspect API's shape, with the failure's stack trace)",
+            )
     args = parser.parse_args(argv)
 
     port, source = grpc_port(args.dapr_grpc_port, args.state_file)
@@ -170,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             info = operator.state(args.instance_id)
             if args.json:
-                public = workflow_public(info, series_id_of(info.instance_id))
-                print(json.dumps(public.model_dump(mode="json"), indent=2))
+                print(json.dumps(operator_view(info), indent=2))
             else:
                 print(describe(info))
         else:

@@ -24,6 +24,17 @@ ENDED_STATUSES = ("COMPLETED", "FAILED", "TERMINATED")
 
 
 @dataclass(frozen=True)
+class WorkflowFailure:
+    """Why an instance failed, as Dapr keeps it. The stack trace names the
+    app's files and lines: it is for operators (`./task wf -- status`, and
+    the worker's log line), not for the inspect API."""
+
+    error_type: str
+    message: str
+    stack_trace: str | None
+
+
+@dataclass(frozen=True)
 class WorkflowInfo:
     instance_id: str
     name: str
@@ -33,7 +44,7 @@ class WorkflowInfo:
     serialized_input: str | None
     serialized_output: str | None
     serialized_custom_status: str | None
-    failure_details: dict[str, Any] | None
+    failure_details: WorkflowFailure | None
 
 
 def sdk_logger_options() -> LoggerOptions:
@@ -128,11 +139,9 @@ class DaprWorkflowGateway:
             serialized_output=state.serialized_output,
             serialized_custom_status=state.serialized_custom_status,
             failure_details=(
-                {
-                    "message": failure.message,
-                    "error_type": failure.error_type,
-                    "stack_trace": failure.stack_trace,
-                }
+                WorkflowFailure(
+                    error_type=failure.error_type, message=failure.message, stack_trace=failure.stack_trace
+                )
                 if failure is not None
                 else None
             ),

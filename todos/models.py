@@ -553,6 +553,14 @@ class WorkflowStatusPublic(SQLModel):
     )
 
 
+class WorkflowFailurePublic(SQLModel):
+    """Why a workflow failed. Its stack trace is not shown here: it names the
+    app's code, and stays in the app's logs and the operator's `./task wf`."""
+
+    error_type: str = Field(schema_extra={"examples": ["TaskFailedError"]})
+    message: str = Field(schema_extra={"examples": ["Activity task #3 failed: the database is unavailable"]})
+
+
 class WorkflowPublic(SQLModel):
     """A workflow instance as the inspect API (`GET /v1/workflows/{instance_id}`) shows it."""
 
@@ -591,9 +599,9 @@ class WorkflowPublic(SQLModel):
     output: Any = Field(
         default=None, description="The workflow's result (parsed JSON) once it has completed."
     )
-    failure_details: dict[str, Any] | None = Field(
+    failure_details: WorkflowFailurePublic | None = Field(
         default=None,
-        description="{message, error_type, stack_trace} when the workflow failed.",
+        description="The failure's type and message when the workflow failed.",
         schema_extra={"examples": [None]},
     )
 

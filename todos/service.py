@@ -56,6 +56,7 @@ from todos.models import (
     TaskPublic,
     TaskStatus,
     TaskUpdate,
+    WorkflowFailurePublic,
     WorkflowPublic,
     WorkflowStatusPublic,
     rfc3339,
@@ -1704,7 +1705,11 @@ def workflow_public(info: WorkflowInfo, series_id: uuid.UUID | None) -> Workflow
         last_updated_at=rfc3339(info.last_updated_at),
         input=_parsed_json(info.serialized_input),
         output=_parsed_json(info.serialized_output),
-        failure_details=info.failure_details,
+        failure_details=(
+            WorkflowFailurePublic(error_type=failure.error_type, message=failure.message)
+            if (failure := info.failure_details)
+            else None
+        ),
     )
 
 
