@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
@@ -34,6 +35,10 @@ class DeliveryFailed(Exception):
         self.reason = reason
         self.attempts = attempts
         self.permanent = permanent
+
+
+class _NoFreeConnection(Exception):
+    """Every connection stayed in use for as long as the budget could wait."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,12 @@ IDLE_SECONDS = 30.0
 class Mailer:
     """Keeps up to `smtp_pool_size` connections open between messages:
     connecting (TCP, greeting, EHLO, STARTTLS, AUTH) costs more than sending
-    one reminder, and reminders tend to fall due together. Sends never wait
-    for a connection; a burst opens more, and the extras close after use."""
+    one reminder, and reminders tend to fall due together. A burst opens
+    more, and the extras close after use; but never more than
+    `smtp_max_connections` at once, idle ones included (a new one is opened
+    only when none is idle): a 09:00 burst opened one per reminder due, and
+    servers refuse a client that holds too many. A send past that waits for
+    one to come free."""
 
     def __init__(
         self,
@@ -89,13 +98,16 @@ class Mailer:
         connect: Connect | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self._connect = connect or self._open
         self._sleep = sleep
         self._clock = clock
+        self._monotonic = monotonic
         self._sender = parseaddr(settings.smtp_from)[1]
         self._idle: list[tuple[Client, float]] = []
+        self._slots = asyncio.Semaphore(settings.smtp_max_connections)
 
     async def _open(self) -> Client:
         settings = self.settings
@@ -114,7 +126,7 @@ class Mailer:
     def _reusable(self) -> Client | None:
         while self._idle:
             client, since = self._idle.pop()
-            if time.monotonic() - since < IDLE_SECONDS:
+            if self._monotonic() - since < IDLE_SECONDS:
                 return client
             client.close()
         return None
@@ -126,9 +138,31 @@ class Mailer:
             client.close()
             raise
         if len(self._idle) < self.settings.smtp_pool_size:
-            self._idle.append((client, time.monotonic()))
+            self._idle.append((client, self._monotonic()))
         else:
             client.close()
+
+    @asynccontextmanager
+    async def _connection(self, deadline: float) -> AsyncIterator[None]:
+        """One of the `smtp_max_connections`, held for one attempt. Waiting
+        for it comes before the attempt's own timeout starts (a queued send is
+        not a slow server), and may last until only that timeout is left
+        before the delivery's deadline."""
+        if self._slots.locked():
+            patience = deadline - self._monotonic() - self.settings.smtp_timeout_seconds
+            if patience <= 0:
+                raise _NoFreeConnection
+            try:
+                async with asyncio.timeout(patience):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise _NoFreeConnection from None
+        else:
+            await self._slots.acquire()
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     async def _attempt(self, message: Message, recipient: str) -> None:
         async with asyncio.timeout(self.settings.smtp_timeout_seconds):
@@ -152,22 +186,47 @@ class Mailer:
 
     async def deliver(self, message: Message, recipient: str) -> Delivered:
         """Send `message` to `recipient`; raises DeliveryFailed with the
-        server's reply when it is refused for good or every attempt failed."""
-        limit = self.settings.smtp_max_attempts
+        server's reply when it is refused for good or every attempt failed.
+
+        All of it, waits for a free connection included, fits in
+        Settings.smtp_budget: the reminder's claim lasts that long (plus a
+        margin), and a delivery still going after it could be taken over by
+        another firing and the email sent twice."""
+        settings = self.settings
+        deadline = self._monotonic() + settings.smtp_budget.total_seconds()
         reason = ""
-        for attempt in range(1, limit + 1):
+        for attempt in range(1, settings.smtp_max_attempts + 1):
             try:
-                await self._attempt(message, recipient)
+                async with self._connection(deadline):
+                    await self._attempt(message, recipient)
+            except _NoFreeConnection:
+                raise DeliveryFailed(
+                    f"no SMTP connection came free within the delivery budget (all "
+                    f"TODO_SMTP_MAX_CONNECTIONS={settings.smtp_max_connections} in use)"
+                    + (f"; last: {reason}" if reason else ""),
+                    attempt - 1,
+                    permanent=False,
+                ) from None
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
                 permanent, reason = classify(error)
                 if permanent:
                     raise DeliveryFailed(reason, attempt, permanent=True) from error
-                if attempt < limit:
-                    await self._sleep(self.backoff(attempt))
-                continue
+                if attempt == settings.smtp_max_attempts:
+                    break
+                wait = self.backoff(attempt)
+                if self._monotonic() + wait + settings.smtp_timeout_seconds > deadline:
+                    raise DeliveryFailed(
+                        f"gave up after {attempt} attempt{'s' * (attempt != 1)}: one more would outlast "
+                        f"the delivery budget; last: {reason}",
+                        attempt,
+                        permanent=False,
+                    ) from error
+                await self._sleep(wait)
             except Exception as error:
                 raise DeliveryFailed(_described(error), attempt, permanent=True) from error
-            return Delivered(attempts=attempt, sent_at=self._clock())
+            else:
+                return Delivered(attempts=attempt, sent_at=self._clock())
+        limit = settings.smtp_max_attempts
         raise DeliveryFailed(f"gave up after {limit} attempts; last: {reason}", limit, permanent=False)
 
     def close(self) -> None:

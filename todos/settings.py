@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 10.0
     # Connections kept open and reused between messages (per app process).
     smtp_pool_size: int = 8
+    # The most connections open at once, idle ones included (per app
+    # process): a burst of reminders beyond it queues for a free one. Servers
+    # cap a client's sessions (Postfix: 50 by default, many providers far
+    # fewer); lower it to the provider's limit divided by the replicas.
+    smtp_max_connections: int = Field(default=16, ge=1)
     # Transient failures (4xx replies, refused or dropped connections) are
     # retried with exponential backoff and jitter: attempt k waits
     # min(initial * 2**(k-1), max) seconds, so the whole delivery is bounded.
@@ -175,6 +180,15 @@ class Settings(BaseSettings):
         if value < 1:
             raise ValueError("TODO_SMTP_MAX_ATTEMPTS must be at least 1")
         return value
+
+    @model_validator(mode="after")
+    def _pool_within_the_connection_cap(self) -> Settings:
+        if self.smtp_max_connections < self.smtp_pool_size:
+            raise ValueError(
+                f"TODO_SMTP_MAX_CONNECTIONS ({self.smtp_max_connections}) must be at least "
+                f"TODO_SMTP_POOL_SIZE ({self.smtp_pool_size}): idle connections count toward it."
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_dev_secrets_outside_dev(self) -> Settings:
@@ -233,7 +247,8 @@ class Settings(BaseSettings):
     def smtp_budget(self) -> timedelta:
         """The longest one delivery can take: every attempt timing out plus
         every backoff at its cap. A claim on a reminder lasts this long (plus
-        a margin) before another firing may take it over."""
+        a margin) before another firing may take it over, so the mailer fits
+        everything in it, waits for a free connection included."""
         waits = sum(
             min(self.smtp_retry_initial_seconds * 2**k, self.smtp_retry_max_seconds)
             for k in range(self.smtp_max_attempts - 1)

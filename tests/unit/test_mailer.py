@@ -26,12 +26,19 @@ class FakeClient:
     async def send_message(self, message: Message, *, sender: str, recipients: list[str]) -> None:
         assert not self.closed, "sent on a closed connection"
         self.server.sends.append((self, sender, recipients))
-        if self.server.errors:
-            error = self.server.errors.pop(0)
-            if isinstance(error, float):
-                await asyncio.sleep(error)
-            else:
-                raise error
+        self.server.sessions += 1
+        self.server.most_sessions = max(self.server.most_sessions, self.server.sessions)
+        try:
+            if self.server.errors:
+                error = self.server.errors.pop(0)
+                if isinstance(error, float):
+                    await asyncio.sleep(error)
+                elif isinstance(error, asyncio.Event):
+                    await error.wait()
+                else:
+                    raise error
+        finally:
+            self.server.sessions -= 1
 
     def close(self) -> None:
         self.closed = True
@@ -39,12 +46,15 @@ class FakeClient:
 
 class Server:
     """Scripted outcomes of successive sends (an exception, a float: hang
-    that long, or nothing: accepted), and every connection opened."""
+    that long, an Event: hang until it is set, or nothing: accepted), every
+    connection opened, and the most sends it served at once."""
 
-    def __init__(self, *errors: Exception | float) -> None:
+    def __init__(self, *errors: Exception | float | asyncio.Event) -> None:
         self.errors = list(errors)
         self.sends: list[tuple[FakeClient, str, list[str]]] = []
         self.connections: list[FakeClient] = []
+        self.sessions = 0
+        self.most_sessions = 0
 
     async def connect(self) -> FakeClient:
         client = FakeClient(self)
@@ -204,3 +214,63 @@ def test_the_delivery_budget_bounds_every_wait_and_attempt() -> None:
     )
     # Waits 1+2+4+8+16 then 30 x4 = 151 s; ten attempts of at most 10 s.
     assert settings.smtp_budget.total_seconds() == 151 + 100
+
+
+async def test_sends_past_the_connection_cap_wait_for_one_without_timing_out_their_attempt() -> None:
+    # A burst opened one SMTP session per reminder due. Four sends of 0.15 s
+    # through one connection: the last waits 0.45 s, longer than an attempt
+    # may take (0.4 s), and must still succeed at its first attempt.
+    server = Server(0.15, 0.15, 0.15, 0.15)
+    m, _ = mailer(server, smtp_pool_size=1, smtp_max_connections=1, smtp_timeout_seconds=0.4)
+    delivered = await asyncio.gather(*(m.deliver(Message(), TO) for _ in range(4)))
+    assert [d.attempts for d in delivered] == [1, 1, 1, 1]
+    assert server.most_sessions == 1 and len(server.connections) == 1
+
+
+async def test_a_send_that_gets_no_connection_within_the_budget_fails_as_transient() -> None:
+    # With one attempt the budget is that attempt's timeout: no time to wait.
+    held = asyncio.Event()
+    server = Server(held)
+    m, _ = mailer(server, smtp_pool_size=1, smtp_max_connections=1, smtp_max_attempts=1)
+    first = asyncio.create_task(m.deliver(Message(), TO))
+    while not server.sends:
+        await asyncio.sleep(0)
+    with pytest.raises(DeliveryFailed) as failed:
+        await m.deliver(Message(), TO)
+    assert not failed.value.permanent and failed.value.attempts == 0
+    assert "TODO_SMTP_MAX_CONNECTIONS" in failed.value.reason
+    held.set()
+    assert (await first).attempts == 1
+
+
+async def test_retries_stop_when_another_attempt_would_outlast_the_budget() -> None:
+    # The reminder's claim lasts the budget (plus a margin): a delivery still
+    # retrying after it could be taken over by another firing and sent twice.
+    now = [0.0]
+
+    async def slow_connect() -> FakeClient:
+        now[0] += 25.0  # say it waited that long for a connection
+        return await server.connect()
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    server = Server(*(refused(451, "4.3.2 try later") for _ in range(3)))
+    settings = Settings(
+        env="dev",
+        smtp_max_attempts=3,
+        smtp_retry_initial_seconds=1,
+        smtp_retry_max_seconds=30,
+        smtp_timeout_seconds=10,
+    )
+    assert settings.smtp_budget.total_seconds() == 1 + 2 + 3 * 10
+    m = Mailer(settings, connect=slow_connect, sleep=sleep, monotonic=lambda: now[0])
+    with pytest.raises(DeliveryFailed) as failed:
+        await m.deliver(Message(), TO)
+    assert not failed.value.permanent and failed.value.attempts == 1 and len(server.sends) == 1
+    assert failed.value.reason.endswith("last: 451 4.3.2 try later (bob@example.com)")
+
+
+def test_the_connection_cap_holds_the_idle_pool() -> None:
+    with pytest.raises(ValueError, match="TODO_SMTP_MAX_CONNECTIONS"):
+        Settings(env="dev", smtp_pool_size=8, smtp_max_connections=4)
