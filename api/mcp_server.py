@@ -31,7 +31,6 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import OperationalError
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.routing import Route
@@ -40,9 +39,9 @@ from starlette.types import Receive, Scope, Send
 from api.auth import Unauthorized, user_from_authorization
 from api.metrics import MCP_TOOL_CALLS
 from api.observe import LOG_FIELDS_KEY
-from api.problems import problem, validation_errors
+from api.problems import database_unavailable, problem, validation_errors
 from todos import logs
-from todos.errors import DomainError, Unavailable
+from todos.errors import DomainError
 from todos.models import (
     PreviewRequest,
     PreviewResponse,
@@ -144,8 +143,8 @@ def _coded(error: ToolError) -> tuple[str, str, str | None] | None:
         return "INVALID_INPUT", detail, errors[0]["field"] if len(errors) == 1 else None
     if isinstance(cause, DomainError):
         return cause.code, cause.detail, cause.field
-    if isinstance(cause, OperationalError):
-        down = Unavailable("The database is unavailable; retry shortly.")
+    down = database_unavailable(cause) if cause is not None else None
+    if down is not None:
         return down.code, down.detail, None
     return None
 

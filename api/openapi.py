@@ -114,6 +114,13 @@ def problems(*statuses: int, descriptions: dict[int, str] | None = None) -> dict
             response["headers"] = {
                 "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}},
             }
+        if status == 503:
+            response["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait, when every database connection is in use.",
+                    "schema": {"type": "integer"},
+                },
+            }
         out[status] = response
     return out
 

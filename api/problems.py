@@ -10,16 +10,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api.observe import LOG_FIELDS_KEY
 from todos import logs
-from todos.errors import DomainError
+from todos.errors import DomainError, Unavailable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+# Retry-After when every pooled database connection is in use: they come free
+# as transactions end (milliseconds), and this pause spreads a burst's retries.
+RETRY_AFTER_SECONDS = 2
 
 _TITLES = {
     400: "Bad request",
@@ -70,6 +75,20 @@ def problem(
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def database_unavailable(error: BaseException) -> Unavailable | None:
+    """A database failure the client may retry, as REST and MCP report it:
+    the server down or unreachable, or (PoolTimeout, after the engine's
+    pool_timeout) every connection of the pool and its overflow in use."""
+    if isinstance(error, PoolTimeout):
+        return Unavailable(
+            f"Every database connection is in use (the service is busy); "
+            f"retry in {RETRY_AFTER_SECONDS} seconds."
+        )
+    if isinstance(error, OperationalError):
+        return Unavailable("The database is unavailable; retry shortly.")
+    return None
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -131,10 +150,17 @@ def install(app: FastAPI) -> None:
             detail = "The body is not JSON; send UTF-8 JSON with Content-Type: application/json."
         return problem(exc.status_code, detail, headers=headers)
 
-    @app.exception_handler(OperationalError)
-    async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable: %s", exc.orig)
-        return problem(503, "The database is unavailable; retry shortly.", code="UNAVAILABLE")
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        down = database_unavailable(exc)
+        if down is None:  # registered below for the two kinds it reads
+            raise exc
+        # `orig`: the driver's error, without the statement and its parameters.
+        log.warning("%s (%s)", down.detail, getattr(exc, "orig", None) or exc)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, PoolTimeout) else None
+        return problem(down.status, down.detail, code=down.code, headers=headers)
+
+    for kind in (OperationalError, PoolTimeout):
+        app.add_exception_handler(kind, _database_unavailable)
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
