@@ -156,3 +156,32 @@ def test_monitoring_renders_the_rules_file_and_every_dashboard(chart: Chart) -> 
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
         assert [p["name"] for p in containers(deployment)[0]["ports"]] == ["http"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_daprds_concurrency_into_the_app_fits_its_threads_and_connections(chart: Chart, env: str) -> None:
+    import anyio.to_thread
+
+    async def thread_tokens() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    threads = anyio.run(thread_tokens)
+    docs = chart.render(env)
+    for role in ("api", "audit"):
+        deployment = one(docs, "Deployment", f"todo-todo-workflows-{role}")
+        env_vars = {e["name"]: e.get("value") for e in containers(deployment)[0]["env"]}
+        settings = Settings(
+            env="dev",
+            **{
+                field: env_vars[f"TODO_{field.upper()}"]
+                for field in ("db_pool_size", "db_max_overflow", "smtp_max_connections")
+                if f"TODO_{field.upper()}" in env_vars
+            },
+        )
+        limit = int(deployment["spec"]["template"]["metadata"]["annotations"]["dapr.io/app-max-concurrency"])
+        # All of them in their database step at once fit in the connections
+        # kept open; half the threads or less: REST, MCP and activities need the rest.
+        assert limit <= settings.db_pool_size, role
+        assert 2 * limit <= threads, role
+        if role == "api":  # each job callback sends one email: no queueing for a session
+            assert limit <= settings.smtp_max_connections
