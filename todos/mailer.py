@@ -31,6 +31,9 @@ from todos.settings import Settings
 
 class DeliveryFailed(Exception):
     def __init__(self, reason: str, attempts: int, *, permanent: bool) -> None:
+        # Stored as the reminder's failure_reason: PostgreSQL text holds no NUL,
+        # and a reply or error message with one would fail that very write.
+        reason = reason.replace("\x00", "\\x00")
         super().__init__(reason)
         self.reason = reason
         self.attempts = attempts

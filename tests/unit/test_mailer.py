@@ -274,3 +274,9 @@ async def test_retries_stop_when_another_attempt_would_outlast_the_budget() -> N
 def test_the_connection_cap_holds_the_idle_pool() -> None:
     with pytest.raises(ValueError, match="TODO_SMTP_MAX_CONNECTIONS"):
         Settings(env="dev", smtp_pool_size=8, smtp_max_connections=4)
+
+
+def test_a_reason_never_holds_a_nul_which_its_text_column_cannot() -> None:
+    # A NUL from a server's reply would fail the very write that records the failure.
+    reply = aiosmtplib.SMTPResponseException(554, "5.6.0 bad\x00message")
+    assert DeliveryFailed(classify(reply)[1], 1, permanent=True).reason == "554 5.6.0 bad\\x00message"
