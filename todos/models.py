@@ -62,9 +62,16 @@ class EnumText(TypeDecorator[StrEnum]):
 NO_NUL_PATTERN = "^[^\\u0000]*$"
 
 
+# Unpaired surrogates: Python's json (FastAPI's body parser) makes them of
+# "\ud800", and no UTF-8 column can hold one (the insert would fail with a 500).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL (\\u0000) characters")
+    if _SURROGATE.search(value):
+        raise ValueError("must not contain unpaired surrogates (such as \\ud800): send UTF-8 text")
     return value
 
 
@@ -108,8 +115,11 @@ TAG_PATTERN = "^[^\\u0000]*[^ \\t\\n\\r\\u0000][^\\u0000]*$"
 def _clean_tags(value: list[str]) -> list[str]:
     cleaned: list[str] = []
     for tag in value:
-        if len(tag) > 50 or not tag.strip(_TAG_SPACE) or "\x00" in tag:
-            raise ValueError("each tag must be 1-50 characters, not only spaces, and no NUL (\\u0000)")
+        if len(tag) > 50 or not tag.strip(_TAG_SPACE) or "\x00" in tag or _SURROGATE.search(tag):
+            raise ValueError(
+                "each tag must be 1-50 characters, not only spaces, with no NUL (\\u0000) "
+                "and no unpaired surrogate"
+            )
         tag = tag.strip(_TAG_SPACE)
         if tag not in cleaned:
             cleaned.append(tag)
