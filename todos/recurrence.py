@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import MAXYEAR, UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dateutil.rrule import (
@@ -41,8 +41,11 @@ from dateutil.rrule import (
     weekdays,
 )
 
+from todos.recurrence_budget import Budget, BudgetExceeded, budgeted_rrule
+
 __all__ = [
     "Basis",
+    "Budget",
     "Recurrence",
     "RecurrenceError",
     "describe",
@@ -50,6 +53,7 @@ __all__ = [
     "occurrence_after",
     "occurrences",
     "parse",
+    "preview",
 ]
 
 Basis = Literal["schedule", "completion"]
@@ -504,9 +508,12 @@ class _Engine:
     # What dateutil expands: ``rule`` itself, or the same occurrences as FREQ=YEARLY (see _as_yearly).
     expansion: _Rule
 
-    def expand_from(self, wall: datetime, shift_years: int = 0) -> Iterator[datetime]:
+    def expand_from(
+        self, wall: datetime, shift_years: int = 0, budget: Budget | None = None
+    ) -> Iterator[datetime]:
         """Wall times from the start of the on-phase period holding ``wall``, computed in a calendar moved
-        ``shift_years`` (whole 400-year cycles) later and moved back."""
+        ``shift_years`` (whole 400-year cycles) later and moved back; dateutil's work is charged to
+        ``budget`` if there is one."""
         rule = self.expansion
         if rule is self.rule:
             first = _period_floor(rule.freq, self.start_wall, rule.wkst)
@@ -518,28 +525,34 @@ class _Engine:
             start = wall
         dtstart = start.replace(year=start.year + shift_years)
         bound = None if self.wall_bound is None else _years_later(self.wall_bound, shift_years)
+        arguments: dict[str, Any] = {
+            "freq": rule.freq,
+            "dtstart": dtstart,
+            "interval": rule.interval,
+            "wkst": rule.wkst,
+            "until": bound,
+            "bymonth": rule.bymonth or None,
+            "byweekno": rule.byweekno or None,
+            "byyearday": rule.byyearday or None,
+            "bymonthday": rule.bymonthday or None,
+            "byweekday": self.byweekday or None,
+            "byhour": rule.byhour or None,
+            "byminute": rule.byminute or None,
+            "bysecond": rule.bysecond or None,
+            "bysetpos": rule.bysetpos or None,
+        }
         try:
-            for shifted in rrule(
-                rule.freq,
-                dtstart=dtstart,
-                interval=rule.interval,
-                wkst=rule.wkst,
-                until=bound,
-                bymonth=rule.bymonth or None,
-                byweekno=rule.byweekno or None,
-                byyearday=rule.byyearday or None,
-                bymonthday=rule.bymonthday or None,
-                byweekday=self.byweekday or None,
-                byhour=rule.byhour or None,
-                byminute=rule.byminute or None,
-                bysecond=rule.bysecond or None,
-                bysetpos=rule.bysetpos or None,
-            ):
+            expanded = rrule(**arguments) if budget is None else budgeted_rrule(budget, **arguments)
+            for shifted in expanded:
                 yield shifted.replace(year=shifted.year - shift_years)
         except ValueError:
             # dateutil's way of saying "nothing more": BY values that the INTERVAL can never reach (HOURLY and
             # finer), or a week running past the end of year 9999.
             return
+        except BudgetExceeded as spent:
+            if spent.reached is not None:
+                spent.reached -= shift_years
+            raise
 
 
 def _build_engine(rule: _Rule, zone: ZoneInfo, start_wall: datetime) -> _Engine:
@@ -607,7 +620,7 @@ def _engine_for(rec: Recurrence) -> _Engine:
 
 
 def _stream(
-    engine: _Engine, cutoff: datetime, *, bounded: bool = False
+    engine: _Engine, cutoff: datetime, *, bounded: bool = False, budget: Budget | None = None
 ) -> Iterator[tuple[datetime, datetime]]:
     """(wall time, instant) of the series' occurrences at or after ``cutoff``, in order.
 
@@ -625,7 +638,7 @@ def _stream(
         # _HORIZON_YEARS to _HORIZON_YEARS + 400 years after the cut-off.
         room = MAXYEAR + 1 - _HORIZON_YEARS - from_wall.year
         shift_years = max(0, room // _CALENDAR_CYCLE_YEARS * _CALENDAR_CYCLE_YEARS)
-    for wall in engine.expand_from(from_wall, shift_years):
+    for wall in engine.expand_from(from_wall, shift_years, budget):
         instant = _to_utc(wall, engine.zone)
         if instant < cutoff:
             continue
@@ -635,7 +648,12 @@ def _stream(
 
 
 def _indexed(
-    engine: _Engine, *, anchor: datetime, anchor_index: int, anchor_is_occurrence: bool
+    engine: _Engine,
+    *,
+    anchor: datetime,
+    anchor_index: int,
+    anchor_is_occurrence: bool,
+    budget: Budget | None = None,
 ) -> Iterator[tuple[datetime, int]]:
     """Occurrences after ``anchor`` with their 1-based index, given that the anchor has ``anchor_index``.
 
@@ -644,7 +662,7 @@ def _indexed(
     """
     index = anchor_index
     count = engine.rule.count
-    for position, (_, instant) in enumerate(_stream(engine, anchor)):
+    for position, (_, instant) in enumerate(_stream(engine, anchor, budget=budget)):
         if position == 0 and anchor_is_occurrence and instant == anchor:
             continue
         index += 1
@@ -664,8 +682,53 @@ def parse(
     dtstart: datetime,
     basis: str = "schedule",
     min_interval: timedelta = timedelta(hours=1),
+    budget: Budget | None = None,
 ) -> Recurrence:
-    """Validate a rule (RRULE text or a simple English pattern) and anchor it at its first occurrence."""
+    """Validate a rule (RRULE text or a simple English pattern) and anchor it at its first occurrence.
+
+    With a ``budget`` (request paths), a rule whose first occurrences take more expansion work than it has
+    left is refused as RULE_TOO_SPARSE.
+    """
+    rec, _ = _parse(rule, timezone, dtstart, basis, min_interval, budget)
+    return rec
+
+
+def preview(
+    rule: str,
+    *,
+    timezone: str = "UTC",
+    dtstart: datetime,
+    limit: int,
+    min_interval: timedelta = timedelta(hours=1),
+    budget: Budget | None = None,
+) -> tuple[Recurrence, list[datetime]]:
+    """``parse()`` and the rule's first ``limit`` occurrences, as ``occurrences()`` lists them.
+
+    The occurrences parse() checks are the series' first ones, so the list continues after them instead of
+    expanding them twice: a third less work for a preview of 100.
+    """
+    rec, sample = _parse(rule, timezone, dtstart, "schedule", min_interval, budget)
+    listed: list[datetime] = []
+    for _, instant in sample:
+        # As occurrences() does: wall times in a DST gap can land on the instant of the next one.
+        if not listed or instant > listed[-1]:
+            listed.append(instant)
+    count = _engine_for(rec).rule.count
+    if len(listed) >= limit or (count is not None and len(sample) >= count):
+        return rec, listed[: max(limit, 0)]
+    try:
+        _list_into(listed, rec, limit, listed[-1], budget)
+    except BudgetExceeded as spent:
+        raise _too_sparse(
+            rule, f"to list {limit} occurrences", len(listed), spent, fewer_helps=True
+        ) from None
+    return rec, listed
+
+
+def _parse(
+    rule: str, timezone: str, dtstart: datetime, basis: str, min_interval: timedelta, budget: Budget | None
+) -> tuple[Recurrence, list[tuple[datetime, datetime]]]:
+    """parse(), and the first occurrences it checked (wall time, instant)."""
     basis_value = _BASES.get(basis.strip().lower())
     if basis_value is None:
         raise RecurrenceError(
@@ -688,15 +751,9 @@ def parse(
     if parsed.freq in (MINUTELY, SECONDLY) and min_interval >= timedelta(minutes=1):
         raise _too_frequent(rule, f"FREQ={_FREQ_NAMES[parsed.freq]} repeats within minutes", min_interval)
 
-    sample = _first_occurrences(engine)
+    sample = _first_occurrences(engine, rule, budget)
     if not sample:
-        raise RecurrenceError(
-            "rule",
-            "RULE_YIELDS_NOTHING",
-            f"recurrence.rule: {_shown(rule)} produces no occurrence in the {_HORIZON_YEARS} years from "
-            f"{start_wall:%Y-%m-%d %H:%M} ({timezone}) on; check that the BYMONTH/BYMONTHDAY/BYDAY "
-            "combination exists and that COUNT or UNTIL leaves room for it.",
-        )
+        raise _yields_nothing(rule, start_wall, timezone)
     gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(sample)]
     if gaps and min(gaps) < min_interval:
         raise _too_frequent(rule, f"it repeats as often as every {_duration(min(gaps))}", min_interval)
@@ -707,15 +764,50 @@ def parse(
     # (For sub-daily rules with INTERVAL > 1 the phase then follows the shifted hour.)
     if _wall(first, zone) != first_wall:
         parsed = _pin_times(parsed, first_wall)
-    return Recurrence(
+    rec = Recurrence(
         rule=_format_rule(replace(parsed, until=until)), timezone=zone.key, dtstart=first, basis=basis_value
+    )
+    return rec, sample
+
+
+def _first_occurrences(engine: _Engine, rule: str, budget: Budget | None) -> list[tuple[datetime, datetime]]:
+    count = engine.rule.count
+    size = _GAP_SAMPLE if count is None else min(count, _GAP_SAMPLE)
+    sample: list[tuple[datetime, datetime]] = []
+    try:
+        for found in _stream(engine, engine.start, bounded=True, budget=budget):
+            sample.append(found)
+            if len(sample) == size:
+                break
+    except BudgetExceeded as spent:
+        if not sample and spent.reached and spent.reached >= engine.start_wall.year + _HORIZON_YEARS:
+            raise _yields_nothing(rule, engine.start_wall, engine.zone.key) from None
+        raise _too_sparse(rule, "to be checked", len(sample), spent) from None
+    return sample
+
+
+def _yields_nothing(rule: str, start_wall: datetime, timezone: str) -> RecurrenceError:
+    return RecurrenceError(
+        "rule",
+        "RULE_YIELDS_NOTHING",
+        f"recurrence.rule: {_shown(rule)} produces no occurrence in the {_HORIZON_YEARS} years from "
+        f"{start_wall:%Y-%m-%d %H:%M} ({timezone}) on; check that the BYMONTH/BYMONTHDAY/BYDAY "
+        "combination exists and that COUNT or UNTIL leaves room for it.",
     )
 
 
-def _first_occurrences(engine: _Engine) -> list[tuple[datetime, datetime]]:
-    count = engine.rule.count
-    size = _GAP_SAMPLE if count is None else min(count, _GAP_SAMPLE)
-    return list(itertools.islice(_stream(engine, engine.start, bounded=True), size))
+def _too_sparse(
+    rule: str, purpose: str, found: int, spent: BudgetExceeded, *, fewer_helps: bool = False
+) -> RecurrenceError:
+    seen = f"only {found} occurrence{'s' if found != 1 else ''}" if found else "no occurrence"
+    until = f" up to {spent.reached}" if spent.reached else ""
+    fewer = ", or ask for fewer occurrences" if fewer_helps and found else ""
+    return RecurrenceError(
+        "rule",
+        "RULE_TOO_SPARSE",
+        f"recurrence.rule: {_shown(rule)} yields too rarely {purpose} ({seen}{until} within the work one "
+        f"request may do); use a coarser FREQ or fewer BY filters{fewer}.",
+    )
 
 
 def _too_frequent(rule: str, why: str, min_interval: timedelta) -> RecurrenceError:
@@ -736,28 +828,49 @@ def _duration(delta: timedelta) -> str:
     return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
-def occurrences(rec: Recurrence, limit: int, *, after: datetime | None = None) -> list[datetime]:
-    """Up to ``limit`` occurrences (aware UTC) strictly after ``after`` (or from #1), in increasing order."""
-    engine = _engine_for(rec)
+def occurrences(
+    rec: Recurrence, limit: int, *, after: datetime | None = None, budget: Budget | None = None
+) -> list[datetime]:
+    """Up to ``limit`` occurrences (aware UTC) strictly after ``after`` (or from #1), in increasing order.
+
+    With a ``budget`` (request paths), running out of it before ``limit`` occurrences is RULE_TOO_SPARSE.
+    """
     if after is not None:
         _require_aware(after=after)
+    listed: list[datetime] = []
+    try:
+        _list_into(listed, rec, limit, after, budget)
+    except BudgetExceeded as spent:
+        raise _too_sparse(
+            rec.rule, f"to list {limit} occurrences", len(listed), spent, fewer_helps=True
+        ) from None
+    return listed
+
+
+def _list_into(
+    listed: list[datetime], rec: Recurrence, limit: int, after: datetime | None, budget: Budget | None
+) -> None:
+    """Append the occurrences after ``after`` (or from #1) to ``listed`` until it holds ``limit``; what it
+    appended stays there when the budget runs out."""
+    engine = _engine_for(rec)
     if after is None or after < rec.dtstart or engine.rule.count is not None:
         # COUNT can only be honoured by knowing how many occurrences came before.
         instants: Iterator[datetime] = (
-            t for t, _ in _indexed(engine, anchor=rec.dtstart, anchor_index=0, anchor_is_occurrence=False)
+            t
+            for t, _ in _indexed(
+                engine, anchor=rec.dtstart, anchor_index=0, anchor_is_occurrence=False, budget=budget
+            )
         )
     else:
-        instants = (t for _, t in _stream(engine, after))
-    result: list[datetime] = []
-    if limit <= 0:
-        return result
+        instants = (t for _, t in _stream(engine, after, budget=budget))
+    if len(listed) >= limit:
+        return
     for instant in instants:
         # Drops instants already listed: wall times in a DST gap can land on the same instant as the next one.
-        if (after is None or instant > after) and (not result or instant > result[-1]):
-            result.append(instant)
-            if len(result) == limit:
-                break
-    return result
+        if (after is None or instant > after) and (not listed or instant > listed[-1]):
+            listed.append(instant)
+            if len(listed) >= limit:
+                return
 
 
 def occurrence_after(

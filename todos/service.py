@@ -495,6 +495,8 @@ class TaskService:
                 dtstart=dtstart,
                 basis=spec.basis.value,
                 min_interval=self.settings.min_recurrence_interval,
+                # A request may not spend more than its share of CPU on a rule (RULE_TOO_SPARSE past it).
+                budget=recurrence.Budget(),
             )
         except recurrence.RecurrenceError as error:
             raise _recurrence_error(error, prefix) from error
@@ -908,16 +910,20 @@ class TaskService:
     # ---- preview --------------------------------------------------------------
 
     def preview(self, rule: str, dtstart: datetime, timezone: str, limit: int) -> Preview:
+        """Needs no token, so its work is bounded: one budget for checking the rule and listing its
+        occurrences (RULE_TOO_SPARSE past it), and the route limits how often each client may ask."""
         try:
-            rec = recurrence.parse(
-                rule, timezone=timezone, dtstart=dtstart, min_interval=self.settings.min_recurrence_interval
+            rec, found = recurrence.preview(
+                rule,
+                timezone=timezone,
+                dtstart=dtstart,
+                limit=limit,
+                min_interval=self.settings.min_recurrence_interval,
+                budget=recurrence.Budget(),
             )
         except recurrence.RecurrenceError as error:
             raise _recurrence_error(error, "") from error
-        return Preview(
-            occurrences=[rfc3339(o) or "" for o in recurrence.occurrences(rec, limit)],
-            text=recurrence.describe(rec),
-        )
+        return Preview(occurrences=[rfc3339(o) or "" for o in found], text=recurrence.describe(rec))
 
     # ---- workflow side (called by activities) ---------------------------------
 
