@@ -11,6 +11,7 @@ from api import openapi, problems
 from api.body_limit import BodyLimit
 from api.mcp_server import McpEndpoint
 from api.observe import Observe
+from api.ratelimit import RateLimiter
 from api.routes import events, history, jobs, ops, reminders, series, tasks, workflows
 from api.runtime import Background
 from todos import audit, logs
@@ -25,6 +26,7 @@ from todos.settings import Settings, get_settings
 DESCRIPTION = """\
 Recurring todos as Dapr Workflows. Every `/v1` route except the recurrence
 preview needs `Authorization: Bearer <JWT>`; the token's `sub` is the user.
+The preview is rate-limited per client (429 with `Retry-After`).
 Errors are RFC 9457 problem JSON whose `detail` names the field at fault.
 
 The chatbot's MCP server (streamable HTTP, same bearer token) is at `/mcp`;
@@ -72,6 +74,9 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     )
     app.state.service = service
     app.state.settings = settings
+    app.state.preview_limiter = RateLimiter(
+        settings.preview_rate_per_minute, settings.preview_burst, max_clients=settings.preview_rate_clients
+    )
     app.state.delivery = ReminderDelivery(service, mailer)
     problems.install(app)
     # Inside Observe, so a refused body is logged and counted like any answer.

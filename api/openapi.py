@@ -32,7 +32,7 @@ class Problem(BaseModel):
         default=None,
         description="A stable error code: UNAUTHORIZED, NOT_FOUND, INVALID_INPUT, "
         "INVALID_RECURRENCE_RULE, UNKNOWN_TIMEZONE, UNTIL_BEFORE_DTSTART, RULE_YIELDS_NOTHING, "
-        "RULE_TOO_FREQUENT, CONFLICT, UNAVAILABLE…",
+        "RULE_TOO_FREQUENT, RULE_TOO_SPARSE, CONFLICT, RATE_LIMITED, UNAVAILABLE…",
     )
     errors: list[FieldError] | None = Field(default=None, description="One entry per field at fault.")
 
@@ -82,6 +82,12 @@ _EXAMPLES: dict[int, dict[str, Any]] = {
             }
         ],
     },
+    429: {
+        "title": "Too many requests",
+        "detail": "Too many previews from this client; retry in 3 s (each client may preview 20 rules at "
+        "once, then 60 a minute).",
+        "code": "RATE_LIMITED",
+    },
     503: {
         "title": "Service unavailable",
         "detail": "The database is unavailable; retry shortly.",
@@ -95,6 +101,7 @@ _DESCRIPTIONS = {
     404: "No such resource for this user (another user's looks the same).",
     409: "The request conflicts with the resource's state.",
     422: "A field is invalid; `detail` and `errors` name it.",
+    429: "Too many requests from this client; `Retry-After` says when to try again.",
     503: "A dependency (database, Dapr sidecar) is unavailable; retry shortly.",
 }
 
@@ -120,6 +127,10 @@ def problems(*statuses: int, descriptions: dict[int, str] | None = None) -> dict
                     "description": "Seconds to wait, when every database connection is in use.",
                     "schema": {"type": "integer"},
                 },
+            }
+        if status == 429:
+            response["headers"] = {
+                "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}},
             }
         out[status] = response
     return out

@@ -8,10 +8,19 @@ class DomainError(Exception):
     status = 400
     code = "BAD_REQUEST"
 
-    def __init__(self, detail: str, *, field: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        # Seconds after which the same request may succeed (REST sends it as Retry-After).
+        self.retry_after = retry_after
         if code is not None:
             self.code = code
 

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
 
     pubsub_name: str = "taskpubsub"
     min_recurrence_interval_seconds: int = 3600
+    # POST /v1/recurrence/preview needs no token: each client (the token's `sub`
+    # when a valid one is sent, else its address) may send `preview_burst`
+    # previews at once, then `preview_rate_per_minute`; past that 429 with
+    # Retry-After. Per process; at most `preview_rate_clients` clients are
+    # remembered (the one seen longest ago is forgotten first).
+    preview_rate_per_minute: float = Field(default=60.0, gt=0)
+    preview_burst: int = Field(default=20, ge=1)
+    preview_rate_clients: int = Field(default=10_000, ge=1)
     # A series workflow checks the database at its due time plus this grace,
     # then every reconcile interval, besides waking on events: a completion
     # whose event was lost is still honoured.

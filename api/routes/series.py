@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from api.auth import CurrentUser
 from api.deps import Service
 from api.openapi import link, problems
+from api.ratelimit import limit_previews
 from todos.models import PreviewRequest, PreviewResponse, SeriesPublic
 
 router = APIRouter(tags=["series"])
@@ -56,9 +57,24 @@ def control_series(
     return service.control_series(user, series_id, action)
 
 
-@router.post("/v1/recurrence/preview", response_model=PreviewResponse, responses=problems(400, 422))
+@router.post(
+    "/v1/recurrence/preview",
+    response_model=PreviewResponse,
+    responses=problems(
+        400,
+        422,
+        429,
+        descriptions={
+            422: "A field is invalid, or the rule yields too rarely to list `limit` occurrences "
+            "(RULE_TOO_SPARSE); `detail` and `errors` name it.",
+        },
+    ),
+    dependencies=[Depends(limit_previews)],
+)
 def preview_recurrence(body: PreviewRequest, service: Service) -> PreviewResponse:
     """The first `limit` occurrences of a rule (UTC) and a sentence describing
-    it. No authentication needed."""
+    it. No authentication needed; each client (the token's `sub` when a valid
+    one is sent, else its address) gets a burst of previews, then a steady
+    rate (429 with `Retry-After` past it)."""
     preview = service.preview(body.rule, body.dtstart, body.timezone, body.limit)
     return PreviewResponse(occurrences=preview.occurrences, text=preview.text)
