@@ -1,8 +1,8 @@
 """A work budget for expanding recurrence rules on request paths.
 
 Why it hooks into dateutil: dateutil's cost is in the periods it iterates *between* occurrences. A DAILY rule
-with INTERVAL=2 filtered to Mondays that are February 29 runs half a million one-day periods for 100
-occurrences without producing anything in between, and looks at UNTIL only when a period produces something,
+with INTERVAL=2 filtered to Mondays that are February 29 runs a million two-day periods for 100 occurrences
+without producing anything in between, and looks at UNTIL only when a period produces something,
 so no check made at the occurrences it yields can stop it. ``rrule._iter`` calls the day-set method of its
 ``_iterinfo`` helper (``ydayset``, ``mdayset``, ``wdayset``, ``ddayset``) exactly once per period, a time-set
 method once per sub-daily period, and ``rebuild`` whenever the year (or, for numbered weekdays, the month)
