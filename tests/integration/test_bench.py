@@ -39,15 +39,23 @@ def test_quick_run_writes_every_figure_with_its_conditions(tmp_path: Path) -> No
     bench = results["benchmarks"]["recurrence"]
     assert "error" not in bench
     figures = {f["name"]: f for f in bench["figures"]}
+    assert all(figure["value"] > 0 for figure in figures.values())
     # Four rules, each timed at #1 and at the late anchor, with their ratio.
-    assert len(figures) == 12
-    for figure in figures.values():
-        assert figure["value"] > 0
+    ages = [f for f in figures.values() if "late_index" in f["conditions"]]
+    assert len(ages) == 12
+    for figure in ages:
         assert figure["conditions"]["late_index"] == 1000
         assert figure["conditions"]["rule"].startswith("FREQ=")
-    ratios = [f for f in figures.values() if f["goal"] is not None]
+    ratios = [f for f in ages if f["goal"] is not None]
     assert len(ratios) == 4
     assert all(f["status"] in ("PASS", "MISS") for f in ratios)
+    # The preview's and the check's worst CPU over two rule sets (no baseline in a quick run), and the CPU
+    # per budget unit.
+    previews = [f for f in figures.values() if "budget_units" in f["conditions"]]
+    assert len(previews) == len(figures) - 12 == 6
+    assert {f["unit"] for f in previews} == {"s", "us"}
+    assert all(f["status"] in ("PASS", "MISS") for f in previews if f["goal"] is not None)
+    assert not any("before" in name for name in figures)
 
     table = (tmp_path / "latest.md").read_text()
     assert "| recurrence | daily: next after #1 |" in table
