@@ -1,2 +1,3 @@
-"""Workflow activities: each performs one side effect, idempotently, by
-calling the service layer (never the other way round)."""
+"""Workflow activities: each performs one side effect, idempotently, through
+the services it is bound to at registration (api/worker.py), never the other
+way round."""

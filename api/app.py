@@ -1,27 +1,43 @@
-"""The FastAPI application (api role)."""
+"""The composition root of both roles: Settings -> Database -> gateways ->
+services, built once per process, and the FastAPI app that serves them."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI
 
 from api import openapi, problems
 from api.body_limit import BodyLimit
-from api.mcp_server import McpEndpoint
+from api.deps import Services
+from api.mcp.endpoint import McpEndpoint
 from api.observe import Observe
 from api.ratelimit import RateLimiter
 from api.routes import events, history, jobs, ops, reminders, series, tasks, workflows
-from api.runtime import Background
-from todos import audit, logs
-from todos.dapr_gateway import DaprJobGateway, DaprWorkflowGateway, bound_sidecar_calls
-from todos.delivery import ReminderDelivery
-from todos.mailer import Mailer
-from todos.metrics import SERIES_ACTIVE
-from todos.relay import outbox_relay
-from todos.service import TaskService
-from todos.settings import Settings, get_settings
+from api.worker import Background
+from todos.core import logs
+from todos.core.db import Database
+from todos.core.fields import utcnow
+from todos.core.metrics import SERIES_ACTIVE
+from todos.core.settings import Settings
+from todos.dapr import DaprJobGateway, DaprWorkflowGateway, JobGateway, WorkflowGateway, bound_sidecar_calls
+from todos.effects import UnitOfWork
+from todos.events import audit
+from todos.events.emit import Emitter
+from todos.events.history import TaskHistories
+from todos.events.relay import outbox_relay
+from todos.reminders.delivery import ReminderDelivery
+from todos.reminders.jobs import JobCalls
+from todos.reminders.ledger import ReminderLedger, record_armed
+from todos.reminders.mailer import Mailer
+from todos.series.service import SeriesService
+from todos.series.starts import WorkflowStarts
+from todos.series.steps import SeriesSteps
+from todos.sweeper import Sweeper
+from todos.tasks.service import TaskService
 
 DESCRIPTION = """\
 Recurring todos as Dapr Workflows. Every `/v1` route except the recurrence
@@ -34,33 +50,74 @@ it is not a REST resource, so it is not described here.
 """
 
 
+def build_services(
+    settings: Settings,
+    workflows: WorkflowGateway,
+    jobs: JobGateway,
+    mailer: Mailer,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> Services:
+    """Every service of the api role, wired once (the service tests wire theirs
+    here too, with fake gateways)."""
+    database = Database(settings)
+    emitter = Emitter(clock)
+    job_calls = JobCalls(
+        jobs,
+        functools.partial(record_armed, database, clock),
+        lanes=settings.job_call_lanes,
+        capacity=settings.job_call_queue,
+    )
+    starts = WorkflowStarts(database, workflows, settings, clock)
+    uow = UnitOfWork(database, job_calls, starts, workflows)
+    ledger = ReminderLedger(uow, emitter, settings, clock)
+    series = SeriesService(uow, ledger, workflows, emitter, settings, clock)
+    return Services(
+        settings=settings,
+        database=database,
+        tasks=TaskService(uow, series, ledger, emitter, settings, clock),
+        series=series,
+        steps=SeriesSteps(database, ledger, emitter, clock),
+        reminders=ledger,
+        delivery=ReminderDelivery(ledger, mailer),
+        starts=starts,
+        sweeper=Sweeper(uow, starts, ledger, workflows, settings, clock),
+        histories=TaskHistories(database),
+        job_calls=job_calls,
+    )
+
+
 def create_app(settings: Settings | None = None, *, background: bool = True) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or Settings()
     if settings.role == "audit":
         return create_audit_app(settings, background=background)
     bound_sidecar_calls(settings)
     gateway = DaprWorkflowGateway()
     job_gateway = DaprJobGateway(settings)
-    service = TaskService(gateway, settings, jobs=job_gateway)
     mailer = Mailer(settings)
+    services = build_services(settings, gateway, job_gateway, mailer)
     mcp = McpEndpoint(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runner = Background(service, settings.sweep_interval_seconds) if background else None
+        runner = (
+            Background(services.steps, services.starts, services.sweeper, settings.sweep_interval_seconds)
+            if background
+            else None
+        )
         if runner is not None:
             runner.start()
             # Counted in the database at scrape time: only a process that has one to talk to.
-            SERIES_ACTIVE.count_with(service.series_counts)
+            SERIES_ACTIVE.count_with(services.series.counts)
         app.state.background = runner
         try:
             async with mcp.session_manager.run():
-                with outbox_relay(settings, enabled=background):
+                with outbox_relay(services.database, settings, enabled=background):
                     yield
         finally:
             if runner is not None:
                 runner.stop()
-            service.job_calls.close()
+            services.close()
             gateway.close()
             job_gateway.close()
             mailer.close()
@@ -72,12 +129,13 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
     )
-    app.state.service = service
+    app.state.services = services
     app.state.settings = settings
+    app.state.database = services.database
+    app.state.histories = services.histories
     app.state.preview_limiter = RateLimiter(
         settings.preview_rate_per_minute, settings.preview_burst, max_clients=settings.preview_rate_clients
     )
-    app.state.delivery = ReminderDelivery(service, mailer)
     problems.install(app)
     # Inside Observe, so a refused body is logged and counted like any answer.
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_body_bytes)
@@ -97,11 +155,15 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
 def create_audit_app(settings: Settings, *, background: bool = True) -> FastAPI:
     """The audit role (app-id todo-audit): Dapr subscriptions that write the
     audit log, the task history, and ops routes; none of the api role's."""
+    database = Database(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        with outbox_relay(settings, enabled=background):
-            yield
+        try:
+            with outbox_relay(database, settings, enabled=background):
+                yield
+        finally:
+            database.dispose()
 
     app = FastAPI(
         title="Todo workflows: audit",
@@ -111,7 +173,9 @@ def create_audit_app(settings: Settings, *, background: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.dead_letters = audit.SidecarDeadLetters(settings.pubsub_name)
+    app.state.database = database
+    app.state.audit = audit.AuditLog(database, audit.SidecarDeadLetters(settings.pubsub_name))
+    app.state.histories = TaskHistories(database)
     problems.install(app)
     app.add_middleware(Observe)
     app.include_router(events.router)
@@ -120,6 +184,5 @@ def create_audit_app(settings: Settings, *, background: bool = True) -> FastAPI:
     return app
 
 
-def configure_logging(settings: Settings | None = None) -> None:
-    settings = settings or get_settings()
+def configure_logging(settings: Settings) -> None:
     logs.configure(settings.effective_log_format, settings.log_level)

@@ -15,11 +15,11 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from todos import logs
-from todos.errors import DomainError
-from todos.models import USER_ID_MAX_LENGTH
-from todos.service import User
-from todos.settings import Settings, get_settings
+from todos.core import logs
+from todos.core.errors import DomainError
+from todos.core.fields import USER_ID_MAX_LENGTH
+from todos.core.settings import Settings
+from todos.core.users import User
 
 ASYMMETRIC = ["RS256", "ES256", "EdDSA", "PS256"]
 
@@ -115,7 +115,7 @@ def current_user(
     request: Request,
     _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    user = user_from_authorization(request.headers.get("authorization"), get_settings())
+    user = user_from_authorization(request.headers.get("authorization"), request.app.state.settings)
     logs.annotate(user_id=user.id)
     return user
 
@@ -151,7 +151,7 @@ def issue_token(
 def require_dapr(request: Request) -> None:
     """Only daprd may call: it presents the app API token (the sidecar's
     APP_API_TOKEN) in `dapr-api-token`."""
-    token = get_settings().app_api_token
+    token = request.app.state.settings.app_api_token
     expected = token.get_secret_value().encode() if token else b""
     # Bytes: compare_digest raises on a str with non-ASCII characters. The
     # header is the raw bytes Starlette decoded as Latin-1; the token is the

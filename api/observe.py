@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import LATENCY, REQUESTS
-from todos import logs
+from todos.core import logs
 
 access_log = logging.getLogger("api.access")
 

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from todos.dapr_gateway import ENDED_STATUSES, DaprWorkflowGateway, OperatorAction, WorkflowInfo
-from todos.orchestration import series_id_of
-from todos.service import workflow_public
+from todos.dapr import ENDED_STATUSES, DaprWorkflowGateway, OperatorAction, WorkflowInfo
+from todos.series.contract import series_id_of
+from todos.series.views import workflow_public
 
 DEFAULT_GRPC_PORT = 50001
 # What each action leads to, and how long to wait for the engine to get there.

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api.observe import LOG_FIELDS_KEY
-from todos import logs
-from todos.errors import DomainError, Unavailable
+from todos.core import logs
+from todos.core.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +80,49 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def database_unavailable(error: BaseException) -> Unavailable | None:
-    """A database failure the client may retry, as REST and MCP report it:
-    the server down or unreachable, or (PoolTimeout, after the engine's
-    pool_timeout) every connection of the pool and its overflow in use."""
+@dataclass(frozen=True)
+class Failure:
+    """What a client is told of an error, as a problem document (REST) or a tool error (MCP)."""
+
+    status: int
+    code: str
+    detail: str
+    field: str | None = None
+    errors: list[dict[str, str]] | None = None
+    retry_after: int | None = None
+
+
+def classify(error: BaseException) -> Failure | None:
+    """The one map from an exception to what the client is told; None for a
+    crash (answered 500 INTERNAL and logged by the caller). Database failures
+    the client may retry are 503: the server down or unreachable, a lost
+    connection, or (PoolTimeout, after the engine's pool_timeout) every
+    connection of the pool and its overflow in use."""
+    if isinstance(error, RequestValidationError | ValidationError):
+        errors = validation_errors(list(error.errors()))
+        detail = "; ".join(f"{e['field']} {e['message']}" for e in errors) + "."
+        field = errors[0]["field"] if len(errors) == 1 else None
+        return Failure(422, "INVALID_INPUT", detail, field, errors)
+    if isinstance(error, DomainError):
+        named = [{"field": error.field, "message": error.detail}] if error.field else None
+        return Failure(error.status, error.code, error.detail, error.field, named, error.retry_after)
     if isinstance(error, PoolTimeout):
-        return Unavailable(
+        detail = (
             f"Every database connection is in use (the service is busy); "
             f"retry in {RETRY_AFTER_SECONDS} seconds."
         )
+        return Failure(503, "UNAVAILABLE", detail, retry_after=RETRY_AFTER_SECONDS)
     if isinstance(error, OperationalError):
-        return Unavailable("The database is unavailable; retry shortly.")
+        return Failure(503, "UNAVAILABLE", "The database is unavailable; retry shortly.")
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return Failure(503, "UNAVAILABLE", "The database connection was lost; retry shortly.")
     return None
+
+
+def problem_of(failure: Failure) -> JSONResponse:
+    extra: dict[str, Any] = {"errors": failure.errors} if failure.errors else {}
+    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else None
+    return problem(failure.status, failure.detail, code=failure.code, headers=headers, **extra)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -126,17 +159,17 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = validation_errors(list(exc.errors()))
-        detail = "; ".join(f"{e['field']} {e['message']}" for e in errors) + "."
-        return problem(422, detail, code="INVALID_INPUT", errors=errors)
+    async def _classified(request: Request, exc: Exception) -> JSONResponse:
+        failure = classify(exc)
+        if failure is None:
+            return await _unexpected(request, exc)
+        if failure.status == 503:
+            # `orig`: the driver's error, without the statement and its parameters.
+            log.warning("%s (%s)", failure.detail, getattr(exc, "orig", None) or exc)
+        return problem_of(failure)
 
-    @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        extra: dict[str, Any] = {"errors": [{"field": exc.field, "message": exc.detail}]} if exc.field else {}
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-        return problem(exc.status, exc.detail, code=exc.code, headers=headers, **extra)
+    for kind in (RequestValidationError, DomainError, OperationalError, PoolTimeout, DBAPIError):
+        app.add_exception_handler(kind, _classified)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -152,29 +185,15 @@ def install(app: FastAPI) -> None:
             detail = "The body is not JSON; send UTF-8 JSON with Content-Type: application/json."
         return problem(exc.status_code, detail, headers=headers)
 
-    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        down = database_unavailable(exc)
-        if down is None:  # registered below for the two kinds it reads
-            raise exc
-        # `orig`: the driver's error, without the statement and its parameters.
-        log.warning("%s (%s)", down.detail, getattr(exc, "orig", None) or exc)
-        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, PoolTimeout) else None
-        return problem(down.status, down.detail, code=down.code, headers=headers)
+    app.add_exception_handler(Exception, _unexpected)
 
-    for kind in (OperationalError, PoolTimeout):
-        app.add_exception_handler(kind, _database_unavailable)
 
-    @app.exception_handler(DBAPIError)
-    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
-            return problem(503, "The database connection was lost; retry shortly.", code="UNAVAILABLE")
-        log.exception("database error")
-        return problem(500, "An unexpected database error occurred.", code="INTERNAL")
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # This handler runs outside api.observe's scope (Starlette calls it
-        # from its outermost middleware): log with the request's fields anyway.
-        with logs.scope(**request.scope.get(LOG_FIELDS_KEY, {})):
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "An unexpected error occurred; it has been logged.", code="INTERNAL")
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # This handler runs outside api.observe's scope (Starlette calls it
+    # from its outermost middleware): log with the request's fields anyway.
+    with logs.scope(**request.scope.get(LOG_FIELDS_KEY, {})):
+        if isinstance(exc, DBAPIError):
+            log.exception("database error on %s %s", request.method, request.url.path)
+            return problem(500, "An unexpected database error occurred.", code="INTERNAL")
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "An unexpected error occurred; it has been logged.", code="INTERNAL")

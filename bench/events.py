@@ -60,10 +60,12 @@ def task_payload(user: str, n: int) -> dict[str, Any]:
 
 def produce(users: list[str], rate: float, duration: float, label: str) -> tuple[int, float, float]:
     """Write events at `rate` for `duration` seconds; (count, start, end) in epoch seconds."""
-    from todos.db import session_scope
-    from todos.events import TASK_CREATED, new_event
-    from todos.outbox import record_events
+    from todos.core.db import Database
+    from todos.core.settings import Settings
+    from todos.events.outbox import record_events
+    from todos.events.schema import TASK_CREATED, new_event
 
+    database = Database(Settings())
     produced = 0
     started = time.monotonic()
     wall_start = time.time()
@@ -80,10 +82,11 @@ def produce(users: list[str], rate: float, duration: float, label: str) -> tuple
                     )
                     batch.append(event)
                     produced += 1
-                with session_scope() as session:
+                with database.session() as session:
                     record_events(session, batch)
                 bar.advance(due)
             time.sleep(max(0.0, TICK - (time.monotonic() - started - elapsed)))
+    database.dispose()
     return produced, wall_start, time.time()
 
 

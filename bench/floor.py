@@ -27,8 +27,8 @@ from devstack.paths import COMPONENTS_DIR, REPO_ROOT
 from devstack.ports import SidecarPorts, free_port
 from devstack.process import ManagedProcess
 from devstack.stack import Stack
-from todos.dapr_gateway import sdk_logger_options
-from todos.orchestration import TASK_COMPLETED
+from todos.dapr import sdk_logger_options
+from todos.series.contract import TASK_COMPLETED
 
 NAME = "floor"
 PROFILE = "default"

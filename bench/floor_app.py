@@ -25,8 +25,8 @@ from typing import Any
 
 from dapr.ext.workflow import DaprWorkflowContext, WorkflowActivityContext, WorkflowRuntime, when_any
 
-from todos.dapr_gateway import sdk_logger_options
-from todos.orchestration import EVENTS
+from todos.dapr import sdk_logger_options
+from todos.series.contract import EVENTS
 from workflows.recurring import ACTIVITY_RETRY
 from workflows.waiting import event_waits
 

@@ -269,7 +269,7 @@ class Context:
 
 def headers_for(user: str) -> dict[str, str]:
     from api.auth import issue_token
-    from todos.settings import DEV_JWT_SECRET, Settings
+    from todos.core.settings import DEV_JWT_SECRET, Settings
 
     settings = Settings(env="dev", jwt_secret=DEV_JWT_SECRET)
     return {"Authorization": f"Bearer {issue_token(user, settings)}"}

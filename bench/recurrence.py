@@ -33,7 +33,7 @@ from dateutil.rrule import rrulestr
 
 from bench.harness import Context, Figure, Goal, Outcome
 from devstack.paths import REPO_ROOT
-from todos.recurrence import (
+from todos.series.recurrence import (
     Budget,
     Recurrence,
     RecurrenceError,
@@ -42,8 +42,8 @@ from todos.recurrence import (
     occurrences,
     parse,
 )
-from todos.recurrence import preview as budgeted_preview
-from todos.recurrence_budget import REQUEST_UNITS
+from todos.series.recurrence import preview as budgeted_preview
+from todos.series.recurrence_budget import REQUEST_UNITS
 
 NAME = "recurrence"
 PROFILE = None

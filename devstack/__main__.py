@@ -241,7 +241,7 @@ def cmd_mail(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     from api.auth import issue_token
-    from todos.settings import DEV_JWT_SECRET, Settings
+    from todos.core.settings import DEV_JWT_SECRET, Settings
 
     settings = Settings(env="dev", jwt_secret=os.environ.get("TODO_JWT_SECRET", DEV_JWT_SECRET))
     print(issue_token(args.user, settings, email=args.email, zoneinfo=args.zoneinfo, ttl_seconds=args.ttl))

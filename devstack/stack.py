@@ -29,7 +29,7 @@ from devstack import daprbin, kafka, postgres, progress
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
 from devstack.ports import SidecarPorts, StackPorts, is_listening
 from devstack.process import ManagedProcess, StackError
-from todos.settings import DEV_APP_API_TOKEN, DEV_JWT_SECRET
+from todos.core.settings import DEV_APP_API_TOKEN, DEV_JWT_SECRET
 
 PROFILES = ("default", "kafka")
 STATE_DATABASE = "dapr_state"

@@ -4,18 +4,15 @@ from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
-from sqlmodel import SQLModel
 
-import todos.audit
-import todos.models
-import todos.outbox  # noqa: F401
-from todos.settings import get_settings
+from todos.core.settings import Settings
+from todos.tables import metadata
 
 config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name)
-config.set_main_option("sqlalchemy.url", get_settings().database_url.replace("%", "%%"))
-target_metadata = SQLModel.metadata
+config.set_main_option("sqlalchemy.url", Settings().database_url.replace("%", "%%"))
+target_metadata = metadata
 
 
 def run_migrations_offline() -> None:

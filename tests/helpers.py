@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from todos.models import Basis, Series
-from todos.settings import DEV_JWT_SECRET, Settings
+from todos.core.settings import DEV_JWT_SECRET, Settings
+from todos.series.models import Basis, Series
 
 
 def token_for(user: str, **kwargs: object) -> str:
@@ -21,7 +21,7 @@ def auth(user: str) -> dict[str, str]:
 
 
 def event_envelope(**overrides: object) -> dict[str, object]:
-    """A valid version-1.0 event as it travels (todos.events), with overrides."""
+    """A valid version-1.0 event as it travels (todos.events.schema), with overrides."""
     return {
         "event_id": str(uuid.uuid4()),
         "event_type": "task.created",

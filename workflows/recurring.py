@@ -1,11 +1,12 @@
 """`recurring_task_workflow`: one long-running instance per recurring series.
 
 Each generation waits for an event (or its reconcile timer), reads the
-series' progress from the database through an activity, and when the current
-occurrence is done computes the next one (pure recurrence engine, with the
-workflow's own clock) and creates it through an activity, then continues as
-new. Events only wake it: the database decides, so an event lost around
-continue-as-new (dapr/dapr#8277) delays a step until the timer, never drops it.
+series' progress from the database through an activity, decides what comes
+next with the pure `next_step` (the recurrence engine on the workflow's own
+clock), creates the next occurrence through an activity when it is due,
+and continues as new. Events only wake it: the database decides, so an event
+lost around continue-as-new (dapr/dapr#8277) delays a step until the timer,
+never drops it.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import json
 import logging
 from collections.abc import Generator
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from dapr.ext.workflow import DaprWorkflowContext, RetryPolicy, TaskFailedError, when_any
 
-from todos import recurrence
-from todos.metrics import NEXT_OCCURRENCE, SERIES_STEP_ERRORS
-from todos.models import rfc3339
-from todos.orchestration import (
+from todos.core.fields import rfc3339
+from todos.core.metrics import NEXT_OCCURRENCE, SERIES_STEP_ERRORS
+from todos.series import recurrence
+from todos.series.contract import (
     CREATE_NEXT_OCCURRENCE,
     EVENTS,
     FINISH_SERIES,
@@ -31,8 +33,10 @@ from todos.orchestration import (
     SCHEDULE_TASK_REMINDERS,
     SENTINEL_FREE_WAITS,
     SERIES_ENDED,
+    ArmedReminders,
     CreatedOccurrence,
     FinishedSeries,
+    JsonDataclass,
     NextOccurrence,
     SeriesProgress,
     SeriesState,
@@ -50,6 +54,122 @@ ACTIVITY_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     max_retry_interval=timedelta(seconds=30),
 )
+
+
+# ---- what comes next: pure -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The series is over: stopped (or gone), or its rule is used up (`finish`:
+    recorded by finish_series first)."""
+
+    how: str
+    state: SeriesState
+    finish: bool = False
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Nothing to create now: wait in a new generation with this state.
+    `error` is why the next occurrence could not be computed, if that is why."""
+
+    state: SeriesState
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class Create:
+    """Create this occurrence, then continue from it."""
+
+    state: SeriesState
+    occurrence: NextOccurrence
+
+
+def _refreshed(state: SeriesState, progress: SeriesProgress) -> SeriesState:
+    """The state as the database has it (a rule change, pause or resume)."""
+    return dataclasses.replace(
+        state,
+        **progress.schedule(),
+        current_task_id=progress.current_task_id or state.current_task_id,
+        current_due=progress.current_due,
+        paused=progress.status == "paused",
+    )
+
+
+def _following(state: SeriesState, progress: SeriesProgress, now: datetime) -> tuple[datetime, int] | None:
+    """The occurrence after the current one; None when the rule is used up."""
+    rule = recurrence.Recurrence(
+        rule=state.rule,
+        timezone=state.timezone,
+        dtstart=datetime.fromisoformat(state.dtstart),
+        basis=state.basis,  # type: ignore[arg-type]
+    )
+    return recurrence.next_occurrence(
+        rule,
+        current_due=datetime.fromisoformat(state.anchor),
+        current_index=state.rule_index,
+        now=now,
+        completed_at=datetime.fromisoformat(progress.completed_at) if progress.completed_at else None,
+        moved_due=datetime.fromisoformat(progress.current_due) if progress.current_due else None,
+    )
+
+
+def next_step(state: SeriesState, progress: SeriesProgress, now: datetime) -> Ended | Hold | Create:
+    """Given where the database says the series stands, what this generation does.
+
+    An error of the engine is a Hold, never an exception: an exception would
+    FAIL the instance, and then nothing but the sweeper would move the series;
+    a Hold records the error (custom status) and tries again on the timer."""
+    if progress.status in ("stopped", "missing"):
+        return Ended("stopped", state)
+    if progress.status == "finished":
+        return Ended("exhausted", state)
+    state = _refreshed(state, progress)
+    if state.paused or progress.current_task_status == "pending":
+        return Hold(dataclasses.replace(state, last_error=None))
+    try:
+        following = _following(state, progress, now)
+    except Exception as error:  # noqa: BLE001 - any engine error: see the docstring
+        return Hold(dataclasses.replace(state, last_error=f"{type(error).__name__}: {error}"), error)
+    if following is None:
+        return Ended("exhausted", state, finish=True)
+    due_at, rule_index = following
+    occurrence = NextOccurrence(
+        series_id=state.series_id,
+        occurrence_index=state.occurrence_index + 1,
+        rule_index=rule_index,
+        due_at=due_at.isoformat(),
+        rule=state.rule,
+        timezone=state.timezone,
+        basis=state.basis,
+        dtstart=state.dtstart,
+    )
+    return Create(state, occurrence)
+
+
+def after_create(step: Create, created: CreatedOccurrence) -> Ended | Hold:
+    """Where the series stands once the activity answered: moved on to the new
+    occurrence, ended (stopped meanwhile), or where it was (its rule changed
+    meanwhile: the next generation reads it again, woken by series_changed)."""
+    if created.refused == SERIES_ENDED:
+        return Ended("stopped", step.state)
+    if created.refused is not None:
+        return Hold(step.state)
+    moved_on = dataclasses.replace(
+        step.state,
+        anchor=created.due_at,
+        occurrence_index=created.occurrence_index,
+        rule_index=step.occurrence.rule_index,
+        current_task_id=created.task_id,
+        current_due=None,
+        paused=False,
+        last_error=None,
+    )
+    return Hold(moved_on)
+
+
+# ---- the generation --------------------------------------------------------------------
 
 
 def _now(ctx: DaprWorkflowContext) -> datetime:
@@ -78,55 +198,22 @@ def custom_status(state: SeriesState) -> str:
     return json.dumps(status)
 
 
-def _refreshed(state: SeriesState, progress: SeriesProgress) -> SeriesState:
-    """The state as the database has it (a rule change, pause or resume)."""
-    return dataclasses.replace(
-        state,
-        **progress.schedule(),
-        current_task_id=progress.current_task_id or state.current_task_id,
-        current_due=progress.current_due,
-        paused=progress.status == "paused",
-    )
+_Result = TypeVar("_Result", bound=JsonDataclass)
 
 
-def _following(
-    ctx: DaprWorkflowContext, state: SeriesState, progress: SeriesProgress
-) -> tuple[datetime, int] | Exception | None:
-    """The occurrence after the current one (None: the rule is used up), or
-    the error that kept the engine from computing it. Caught rather than
-    raised: an exception here would FAIL the instance, and nothing restarts a
-    failed instance but the sweeper; this way the generation records the
-    error and tries again on its timer."""
+def _activity(
+    ctx: DaprWorkflowContext, name: str, arg: Any, result: type[_Result] | None = None
+) -> Generator[Any, Any, _Result | bool | None]:
+    """The failure policy, in one place: an activity retries what is transient
+    (ACTIVITY_RETRY); past that it gives None and the caller holds, so the
+    generation tries again on its timer. Without a `result` type, True on success."""
     try:
-        rule = recurrence.Recurrence(
-            rule=state.rule,
-            timezone=state.timezone,
-            dtstart=datetime.fromisoformat(state.dtstart),
-            basis=state.basis,  # type: ignore[arg-type]
-        )
-        completed_at = datetime.fromisoformat(progress.completed_at) if progress.completed_at else None
-        due = datetime.fromisoformat(progress.current_due) if progress.current_due else None
-        # Timed on the first run only (a replay computes it again, and would count twice).
-        with nullcontext() if ctx.is_replaying else NEXT_OCCURRENCE.time():
-            return recurrence.next_occurrence(
-                rule,
-                current_due=datetime.fromisoformat(state.anchor),
-                current_index=state.rule_index,
-                now=_now(ctx),
-                completed_at=completed_at,
-                moved_due=due,
-            )
-    except Exception as error:  # noqa: BLE001 - any engine error: see the docstring
-        return error
-
-
-def _ended(state: SeriesState, how: str) -> dict[str, Any]:
-    return {"series_id": state.series_id, "ended": how, "occurrences": state.occurrence_index}
-
-
-def _hold(ctx: DaprWorkflowContext, state: SeriesState) -> None:
-    """Wait for the next event or timer in a new generation (history stays short)."""
-    ctx.continue_as_new(state, save_events=True)
+        value = yield ctx.call_activity(name, input=arg, retry_policy=ACTIVITY_RETRY)
+    except TaskFailedError:
+        if not ctx.is_replaying:
+            log.warning("%s: activity %s failed; holding until the next wake-up", ctx.instance_id, name)
+        return None
+    return True if result is None else result.model_validate(value)
 
 
 def recurring_task_workflow(
@@ -139,109 +226,51 @@ def recurring_task_workflow(
     yield when_any([*waits, ctx.create_timer(_wake_at(state, _now(ctx)))])
     withdraw(ctx, EVENTS, waits)
 
-    try:
-        progress = SeriesProgress.model_validate(
-            (
-                yield ctx.call_activity(
-                    LOAD_SERIES_PROGRESS, input=state.series_id, retry_policy=ACTIVITY_RETRY
-                )
-            )
-        )
-    except TaskFailedError:
-        _hold(ctx, state)
+    progress = yield from _activity(ctx, LOAD_SERIES_PROGRESS, state.series_id, SeriesProgress)
+    if not isinstance(progress, SeriesProgress):
+        _hold(ctx, Hold(state))
         return None
-
-    if progress.status in ("stopped", "missing"):
-        return _ended(state, "stopped")
-    if progress.status == "finished":
-        return _ended(state, "exhausted")
-    state = _refreshed(state, progress)
-    if state.paused or progress.current_task_status == "pending":
-        _hold(ctx, dataclasses.replace(state, last_error=None))
+    # Timed on the first run only (a replay computes it again, and would count twice).
+    with nullcontext() if ctx.is_replaying else NEXT_OCCURRENCE.time():
+        step = next_step(state, progress, _now(ctx))
+    outcome = (yield from _create(ctx, step)) if isinstance(step, Create) else step
+    if isinstance(outcome, Hold):
+        _hold(ctx, outcome)
         return None
-
-    following = _following(ctx, state, progress)
-    if isinstance(following, Exception):
+    if outcome.finish:
+        finished = FinishedSeries(series_id=state.series_id, reason="exhausted")
+        if not (yield from _activity(ctx, FINISH_SERIES, finished)):
+            _hold(ctx, Hold(outcome.state))
+            return None
         if not ctx.is_replaying:
-            SERIES_STEP_ERRORS.inc()
-            log.error("series %s: next occurrence not computed: %r", state.series_id, following)
-        _hold(ctx, dataclasses.replace(state, last_error=f"{type(following).__name__}: {following}"))
-        return None
-    try:
-        if following is None:
-            yield ctx.call_activity(
-                FINISH_SERIES,
-                input=FinishedSeries(series_id=state.series_id, reason="exhausted"),
-                retry_policy=ACTIVITY_RETRY,
+            log.info(
+                "series %s finished after %d occurrences", state.series_id, outcome.state.occurrence_index
             )
-            if not ctx.is_replaying:
-                log.info("series %s finished after %d occurrences", state.series_id, state.occurrence_index)
-            return _ended(state, "exhausted")
-        due_at, rule_index = following
-        created = CreatedOccurrence.model_validate(
-            (
-                yield ctx.call_activity(
-                    CREATE_NEXT_OCCURRENCE,
-                    input=NextOccurrence(
-                        series_id=state.series_id,
-                        occurrence_index=state.occurrence_index + 1,
-                        rule_index=rule_index,
-                        due_at=due_at.isoformat(),
-                        rule=state.rule,
-                        timezone=state.timezone,
-                        basis=state.basis,
-                        dtstart=state.dtstart,
-                    ),
-                    retry_policy=ACTIVITY_RETRY,
-                )
-            )
-        )
-    except TaskFailedError:
-        _hold(ctx, state)
-        return None
+    return {"series_id": state.series_id, "ended": outcome.how, "occurrences": outcome.state.occurrence_index}
 
-    if created.refused == SERIES_ENDED:
-        return _ended(state, "stopped")
+
+def _create(ctx: DaprWorkflowContext, step: Create) -> Generator[Any, Any, Ended | Hold]:
+    """Create the next occurrence and arm its reminders; where the series stands after."""
+    created = yield from _activity(ctx, CREATE_NEXT_OCCURRENCE, step.occurrence, CreatedOccurrence)
+    if not isinstance(created, CreatedOccurrence):
+        return Hold(step.state)
+    outcome = after_create(step, created)
     if created.refused is not None:
-        # The rule changed after it was read: the next generation reads it
-        # again (the change's series_changed event wakes it at once).
-        _hold(ctx, state)
-        return None
-    yield from _arm_reminders(ctx, state, created)
+        return outcome
+    # Most occurrences have no reminder: no activity, no turn of the engine. Reminders
+    # that cannot be armed are the sweeper's (their rows say "not armed yet").
+    if created.reminders_to_arm != 0:
+        yield from _activity(ctx, SCHEDULE_TASK_REMINDERS, TaskReminders(created.task_id), ArmedReminders)
     if not ctx.is_replaying:
-        log.info("series %s: occurrence %d due %s", state.series_id, created.occurrence_index, created.due_at)
-    _hold(
-        ctx,
-        dataclasses.replace(
-            state,
-            anchor=created.due_at,
-            occurrence_index=created.occurrence_index,
-            rule_index=rule_index,
-            current_task_id=created.task_id,
-            current_due=None,
-            paused=False,
-            last_error=None,
-        ),
-    )
-    return None
-
-
-def _arm_reminders(
-    ctx: DaprWorkflowContext, state: SeriesState, created: CreatedOccurrence
-) -> Generator[Any, Any, None]:
-    # Most occurrences have no reminder: no activity, no turn of the engine.
-    if created.reminders_to_arm == 0:
-        return
-    try:
-        yield ctx.call_activity(
-            SCHEDULE_TASK_REMINDERS,
-            input=TaskReminders(task_id=created.task_id),
-            retry_policy=ACTIVITY_RETRY,
+        log.info(
+            "series %s: occurrence %d due %s", step.state.series_id, created.occurrence_index, created.due_at
         )
-    except TaskFailedError:
-        # The occurrence exists and its reminder rows say "not armed yet": the
-        # app's sweeper arms them, so the series moves on regardless.
-        if not ctx.is_replaying:
-            log.warning(
-                "series %s: reminders of task %s left to the sweeper", state.series_id, created.task_id
-            )
+    return outcome
+
+
+def _hold(ctx: DaprWorkflowContext, hold: Hold) -> None:
+    """Wait for the next event or timer in a new generation (history stays short)."""
+    if hold.error is not None and not ctx.is_replaying:
+        SERIES_STEP_ERRORS.inc()
+        log.error("series %s: next occurrence not computed: %r", hold.state.series_id, hold.error)
+    ctx.continue_as_new(hold.state, save_events=True)

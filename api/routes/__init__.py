@@ -1,0 +1,1 @@
+"""REST routes: thin translations from HTTP to the services."""

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import DaprCaller
-from todos import audit
+from todos.events import audit
 
 router = APIRouter(tags=["dapr"], include_in_schema=False, dependencies=[DaprCaller])
 
-# The topics of todos.events; any other path is a 404, which Dapr drops.
+# The topics of todos.events.schema; any other path is a 404, which Dapr drops.
 Topic = Literal["task-events", "reminders", "task-updates"]
 DeadLetterTopic = Literal["task-events-dlq", "reminders-dlq", "task-updates-dlq"]
 
@@ -43,10 +43,10 @@ async def _body(request: Request) -> Any:
 async def receive(topic: Topic, request: Request) -> dict[str, Any]:
     """Record events in the audit log: per message SUCCESS or RETRY
     (database trouble); malformed or unknown-version messages are moved to
-    the dead-letter topic first (see todos.audit)."""
+    the dead-letter topic first (see todos.events.audit)."""
     bulk, deliveries = _deliveries(topic, await _body(request))
-    dead_letters: audit.DeadLetters = request.app.state.dead_letters
-    statuses = await run_in_threadpool(audit.record, deliveries, dead_letters)
+    log: audit.AuditLog = request.app.state.audit
+    statuses = await run_in_threadpool(log.record, deliveries)
     if bulk:
         return {"statuses": [{"entryId": d.entry_id, "status": statuses[d.entry_id]} for d in deliveries]}
     return {"status": statuses[deliveries[0].entry_id]}

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from api.auth import DaprCaller
-from todos.delivery import ReminderDelivery
+from api.deps import services_of
 
 # Called by daprd only, so not part of the public API description.
 router = APIRouter(tags=["dapr"], include_in_schema=False, dependencies=[DaprCaller])
@@ -21,5 +21,5 @@ async def job_fired(name: str, request: Request) -> dict[str, Any]:
     """A reminder's job fired: send its email unless there is nothing to do
     (task completed or deleted, reminder already sent or rescheduled). Any
     2xx tells Dapr the firing is handled; an error makes it retry."""
-    delivery: ReminderDelivery = request.app.state.delivery
+    delivery = services_of(request).delivery
     return {"job": name, "outcome": await delivery.fire(name, await request.body())}

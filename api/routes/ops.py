@@ -9,10 +9,9 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from api.openapi import problems
-from todos.db import get_engine
+from todos.core.db import Database
 
 router = APIRouter(tags=["ops"])
 
@@ -27,10 +26,9 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _database_ok() -> str | None:
+def _database_ok(database: Database) -> str | None:
     try:
-        with get_engine().connect() as connection:
-            connection.execute(text("SELECT 1"))
+        database.ping()
         return None
     except Exception as error:  # noqa: BLE001 - any failure means "not ready"
         return f"database: {type(error).__name__}"
@@ -54,7 +52,7 @@ def _sidecar_ok() -> str | None:
 )
 def readyz(request: Request) -> JSONResponse:
     """Ready for traffic: PostgreSQL answers and the Dapr sidecar is up."""
-    failing = [p for p in (_database_ok(), _sidecar_ok()) if p]
+    failing = [p for p in (_database_ok(request.app.state.database), _sidecar_ok()) if p]
     if failing:
         return JSONResponse(
             {

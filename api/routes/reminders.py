@@ -7,9 +7,9 @@ import uuid
 from fastapi import APIRouter
 
 from api.auth import CurrentUser
-from api.deps import Service
+from api.deps import Reminders
 from api.openapi import problems
-from todos.models import ReminderPublic, SnoozeRequest
+from todos.reminders.models import ReminderPublic, SnoozeRequest
 
 router = APIRouter(prefix="/v1/reminders", tags=["reminders"])
 
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1/reminders", tags=["reminders"])
     ),
 )
 def snooze_reminder(
-    task_id: uuid.UUID, body: SnoozeRequest, user: CurrentUser, service: Service
+    task_id: uuid.UUID, body: SnoozeRequest, user: CurrentUser, reminders: Reminders
 ) -> ReminderPublic:
     """Send the task's most recently sent reminder again in `minutes` (1-1440)."""
-    return service.snooze_reminder(user, task_id, body.minutes)
+    return reminders.snooze(user, task_id, body.minutes)

@@ -8,10 +8,11 @@ from typing import Literal
 from fastapi import APIRouter, Depends
 
 from api.auth import CurrentUser
-from api.deps import Service
+from api.deps import SeriesOps
 from api.openapi import link, problems
 from api.ratelimit import limit_previews
-from todos.models import PreviewRequest, PreviewResponse, SeriesPublic
+from todos.series.models import PreviewRequest, PreviewResponse
+from todos.series.views import SeriesPublic
 
 router = APIRouter(tags=["series"])
 
@@ -31,10 +32,10 @@ _SERIES_LINKS = {
 @router.get(
     "/v1/series/{series_id}", response_model=SeriesPublic, responses={200: _SERIES_LINKS, **_NOT_FOUND}
 )
-def get_series(series_id: uuid.UUID, user: CurrentUser, service: Service) -> SeriesPublic:
+def get_series(series_id: uuid.UUID, user: CurrentUser, series: SeriesOps) -> SeriesPublic:
     """Rule, timezone, basis, status, current task, next due, occurrences
     created, and the workflow's runtime and custom status."""
-    return service.get_series(user, series_id)
+    return series.get_series(user, series_id)
 
 
 @router.post(
@@ -50,11 +51,11 @@ def control_series(
     series_id: uuid.UUID,
     action: Literal["pause", "resume", "skip", "stop"],
     user: CurrentUser,
-    service: Service,
+    series: SeriesOps,
 ) -> SeriesPublic:
     """`pause` (completions create nothing until `resume`), `skip` (the
     current occurrence is marked skipped and the next one created), `stop`."""
-    return service.control_series(user, series_id, action)
+    return series.control_series(user, series_id, action)
 
 
 @router.post(
@@ -71,10 +72,10 @@ def control_series(
     ),
     dependencies=[Depends(limit_previews)],
 )
-def preview_recurrence(body: PreviewRequest, service: Service) -> PreviewResponse:
+def preview_recurrence(body: PreviewRequest, series: SeriesOps) -> PreviewResponse:
     """The first `limit` occurrences of a rule (UTC) and a sentence describing
     it. No authentication needed; each client (the token's `sub` when a valid
     one is sent, else its address) gets a burst of previews, then a steady
     rate (429 with `Retry-After` past it)."""
-    preview = service.preview(body.rule, body.dtstart, body.timezone, body.limit)
+    preview = series.preview(body.rule, body.dtstart, body.timezone, body.limit)
     return PreviewResponse(occurrences=preview.occurrences, text=preview.text)

@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from api.auth import CurrentUser
-from api.deps import Service
+from api.deps import Tasks
 from api.openapi import link, problems
-from todos.models import TaskCreate, TaskFilter, TaskPage, TaskPublic, TaskUpdate
-from todos.service import TaskQuery
+from todos.tasks.models import TaskCreate, TaskFilter, TaskPage, TaskPublic, TaskUpdate
+from todos.tasks.service import TaskQuery
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=problems(401, 422, 503))
 
@@ -30,21 +30,21 @@ _SERIES_LINK = {"links": {"GetSeries": link("get_series", series_id="$response.b
     response_model=TaskPublic,
     responses={201: _SERIES_LINK, **problems(400)},
 )
-def create_task(body: TaskCreate, user: CurrentUser, service: Service) -> TaskPublic:
+def create_task(body: TaskCreate, user: CurrentUser, tasks: Tasks) -> TaskPublic:
     """Create a task; with `recurrence` it starts a recurring series (its
     workflow is `series-{series_id}`) whose first occurrence is this task."""
-    return service.create_task(user, body)
+    return tasks.create_task(user, body)
 
 
 @router.get("", response_model=TaskPage)
-def list_tasks(user: CurrentUser, service: Service, filters: Annotated[TaskFilter, Query()]) -> TaskPage:
+def list_tasks(user: CurrentUser, tasks: Tasks, filters: Annotated[TaskFilter, Query()]) -> TaskPage:
     """The user's tasks, oldest first, a page at a time (`next_cursor`)."""
-    return service.list_tasks(user, TaskQuery(**filters.model_dump()))
+    return tasks.list_tasks(user, TaskQuery(**filters.model_dump()))
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=_NOT_FOUND)
-def get_task(task_id: uuid.UUID, user: CurrentUser, service: Service) -> TaskPublic:
-    return service.get_task(user, task_id)
+def get_task(task_id: uuid.UUID, user: CurrentUser, tasks: Tasks) -> TaskPublic:
+    return tasks.get_task(user, task_id)
 
 
 @router.patch(
@@ -52,28 +52,28 @@ def get_task(task_id: uuid.UUID, user: CurrentUser, service: Service) -> TaskPub
     response_model=TaskPublic,
     responses={200: _SERIES_LINK, **_NOT_FOUND, **_CONFLICT, **problems(400)},
 )
-def update_task(task_id: uuid.UUID, body: TaskUpdate, user: CurrentUser, service: Service) -> TaskPublic:
+def update_task(task_id: uuid.UUID, body: TaskUpdate, user: CurrentUser, tasks: Tasks) -> TaskPublic:
     """Change fields. A new `recurrence` rule applies from the series' current
     occurrence, so only that one takes it (409 on an older occurrence or an
     ended series, naming the current one)."""
-    return service.update_task(user, task_id, body)
+    return tasks.update_task(user, task_id, body)
 
 
 @router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
 def delete_task(
     task_id: uuid.UUID,
     user: CurrentUser,
-    service: Service,
+    tasks: Tasks,
     scope: Literal["occurrence", "series"] = "occurrence",
 ) -> Response:
     """Delete a task. For a recurring task, `scope=occurrence` removes this
     occurrence (the series moves on) and `scope=series` stops the series."""
-    service.delete_task(user, task_id, scope)
+    tasks.delete_task(user, task_id, scope)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{task_id}/complete", response_model=TaskPublic, responses={**_NOT_FOUND, **_CONFLICT})
-def complete_task(task_id: uuid.UUID, user: CurrentUser, service: Service) -> TaskPublic:
+def complete_task(task_id: uuid.UUID, user: CurrentUser, tasks: Tasks) -> TaskPublic:
     """Mark done (idempotent). For a recurring task the series then creates
     the next occurrence."""
-    return service.complete_task(user, task_id)
+    return tasks.complete_task(user, task_id)

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.auth import CurrentUser
-from api.deps import Service
+from api.deps import SeriesOps
 from api.openapi import problems
-from todos.models import WorkflowPublic
+from todos.series.views import WorkflowPublic
 
 router = APIRouter(tags=["workflows"])
 
@@ -38,9 +38,9 @@ def get_workflow(
         ),
     ],
     user: CurrentUser,
-    service: Service,
+    series: SeriesOps,
 ) -> WorkflowPublic:
     """Runtime status, custom status, created/updated times, input, output and
     failure details of a series' workflow, read from the Dapr workflow engine.
     A workflow whose state was purged reports `PURGED`."""
-    return service.describe_workflow(user, instance_id)
+    return series.describe_workflow(user, instance_id)

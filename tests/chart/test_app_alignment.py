@@ -17,7 +17,7 @@ from devstack.paths import COMPONENTS_DIR
 from devstack.stack import go_memlimit
 from tests.chart.conftest import Chart, Doc, find, one
 from tests.monitoring import ALERTS_FILE, DASHBOARD_NAMES, dashboards
-from todos.settings import Settings
+from todos.core.settings import Settings
 
 ENVS = list(ENVIRONMENTS)
 

@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.conftest import UpStack, processes_of
 from tests.integration.mcp_support import call, eventually, mcp_session, tool_error
 from tests.integration.support import read_topic
-from todos.events import REMINDERS, TASK_EVENTS, TOPIC_OF
+from todos.events.schema import REMINDERS, TASK_EVENTS, TOPIC_OF
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

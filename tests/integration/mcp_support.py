@@ -14,7 +14,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
-from api.mcp_server import ERROR_META_KEY
+from api.mcp.endpoint import ERROR_META_KEY
 
 T = TypeVar("T")
 

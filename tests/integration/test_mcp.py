@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from api.mcp_server import TOOL_NAMES
+from api.mcp.tools import TOOL_NAMES
 from devstack.stack import Stack
 from tests.helpers import auth, token_for
 from tests.integration.mcp_support import call, eventually, mcp_session, tool_error

@@ -7,12 +7,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
-from sqlmodel import SQLModel
 
-import todos.audit
-import todos.models
-import todos.outbox  # noqa: F401 - the tables' models register themselves
 from devstack.stack import Stack
+from todos.tables import metadata
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -22,7 +19,7 @@ def test_migrated_schema_matches_the_models(stack: Stack) -> None:
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            differences = compare_metadata(context, SQLModel.metadata)
+            differences = compare_metadata(context, metadata)
     finally:
         engine.dispose()
     assert differences == []

@@ -24,7 +24,7 @@ from devstack.smtp_sink import read_mail, set_rule
 from devstack.stack import Stack
 from tests.helpers import auth, token_for
 from tests.integration.support import history, wait_until
-from todos.settings import DEV_APP_API_TOKEN
+from todos.core.settings import DEV_APP_API_TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -21,13 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from api.app import build_services
+from api.deps import Services
 from devstack import postgres
 from devstack.ports import free_port
-from todos.dapr_gateway import WorkflowInfo
-from todos.orchestration import SeriesState, instance_id
-from todos.service import TaskService, User
-from todos.settings import Settings
+from todos.core.db import Database
+from todos.core.settings import Settings
+from todos.core.users import User
+from todos.dapr import WorkflowInfo
+from todos.reminders.mailer import Mailer
+from todos.series.contract import SeriesState, instance_id
+from todos.tables import metadata
 
 
 @pytest.fixture(scope="session")
@@ -52,25 +58,12 @@ def database_url() -> Iterator[str]:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _settings_on_that_database(database_url: str) -> Iterator[None]:
-    """The process-wide settings and engine (todos.db) point at the test server."""
-    from todos.db import get_engine
-    from todos.settings import get_settings
-
-    saved = {name: os.environ.get(name) for name in ("TODO_DATABASE_URL", "TODO_ENV")}
-    os.environ.update(TODO_DATABASE_URL=database_url, TODO_ENV="dev")
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    yield
-    get_engine().dispose()
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    get_settings.cache_clear()
-    get_engine.cache_clear()
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    """For what a test reads or writes beside the services (their own is per test)."""
+    db = Database(Settings(env="dev", database_url=database_url))
+    yield db
+    db.dispose()
 
 
 class FakeWorkflows:
@@ -166,12 +159,13 @@ def user_id() -> str:
 
 
 @pytest.fixture
-def service(
+def services(
     workflows: FakeWorkflows, jobs: FakeJobs, settings: Settings, clock: Clock
-) -> Iterator[TaskService]:
-    built = TaskService(workflows, settings, clock, jobs=jobs)
+) -> Iterator[Services]:
+    """The api role's services as its composition root wires them, on fake gateways."""
+    built = build_services(settings, workflows, jobs, Mailer(settings), clock=clock)
     yield built
-    built.job_calls.close()
+    built.close()
 
 
 @pytest.fixture
@@ -180,12 +174,8 @@ def user(user_id: str) -> User:
 
 
 @pytest.fixture(autouse=True)
-def _empty_database() -> None:
+def _empty_database(database: Database) -> None:
     """Every test starts from empty tables: the sweeper and the relay look at all rows."""
-    from sqlmodel import SQLModel, text
-
-    from todos.db import session_scope
-
-    names = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
-    with session_scope() as session:
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    with database.session() as session:
         session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from todos.orchestration import (
+from todos.series.contract import (
     CREATE_NEXT_OCCURRENCE,
     FINISH_SERIES,
     LOAD_SERIES_PROGRESS,
@@ -20,7 +20,7 @@ from todos.orchestration import (
     ArmedReminders,
     SeriesState,
 )
-from todos.service import TaskService
+from todos.series.steps import SeriesSteps
 from workflows import recurring
 
 # Called before each activity runs: (activity name, its input); a test uses it
@@ -34,6 +34,7 @@ class _Context:
         self.is_replaying = False
         self.custom_status: str | None = None
         self.continued_with: SeriesState | None = None
+        self.instance_id = "series-under-test"
 
     def set_custom_status(self, status: str) -> None:
         self.custom_status = status
@@ -48,20 +49,20 @@ class _Context:
         self.continued_with = new_input
 
 
-def _activity(service: TaskService, name: str, arg: Any) -> Any:
+def _activity(steps: SeriesSteps, name: str, arg: Any) -> Any:
     if name == LOAD_SERIES_PROGRESS:
-        return service.load_series_progress(arg)
+        return steps.load_series_progress(arg)
     if name == CREATE_NEXT_OCCURRENCE:
-        return service.create_next_occurrence(arg)
+        return steps.create_next_occurrence(arg)
     if name == FINISH_SERIES:
-        return service.finish_series(arg)
+        return steps.finish_series(arg)
     assert name == SCHEDULE_TASK_REMINDERS, name
-    return ArmedReminders(task_id=arg.task_id, armed=service.schedule_task_reminders(uuid.UUID(arg.task_id)))
+    return ArmedReminders(task_id=arg.task_id, armed=steps.schedule_task_reminders(uuid.UUID(arg.task_id)))
 
 
 def run_generation(
     monkeypatch: pytest.MonkeyPatch,
-    service: TaskService,
+    steps: SeriesSteps,
     state: SeriesState,
     now: datetime,
     before: BeforeActivity | None = None,
@@ -81,6 +82,8 @@ def run_generation(
                 name, arg = asked
                 if before is not None:
                     before(name, arg)
-                sent = _activity(service, name, arg)
+                sent = _activity(steps, name, arg)
+                if name != FINISH_SERIES:
+                    sent = sent.model_dump()  # as the SDK hands results back: JSON
     except StopIteration as done:
         return ctx.continued_with, done.value

@@ -9,11 +9,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from tests.service.conftest import Clock
-from todos.db import session_scope
-from todos.models import Reminder, ReminderSpec, TaskCreate
-from todos.service import TaskService, User
-from todos.settings import Settings
+from api.app import build_services
+from api.deps import Services
+from tests.service.conftest import Clock, FakeWorkflows
+from todos.core.settings import Settings
+from todos.core.users import User
+from todos.reminders.mailer import Mailer
+from todos.reminders.models import Reminder, ReminderSpec
+from todos.tasks.models import TaskCreate
 
 pytestmark = [pytest.mark.service, pytest.mark.timeout(120)]
 
@@ -42,8 +45,8 @@ def ten_reminders(clock: Clock) -> TaskCreate:
     )
 
 
-def confirmed(task_id: object) -> int:
-    with session_scope() as session:
+def confirmed(services: Services, task_id: object) -> int:
+    with services.database.session() as session:
         rows = session.exec(select(Reminder).where(Reminder.task_id == task_id))
         return sum(row.job_scheduled_at is not None for row in rows)
 
@@ -52,12 +55,13 @@ def test_a_create_with_ten_reminders_does_not_wait_for_a_hanging_sidecar(
     settings: Settings, clock: Clock, user: User
 ) -> None:
     jobs = HangingJobs()
-    service = TaskService(None, settings, clock, jobs=jobs)  # type: ignore[arg-type]
-    task = service.create_task(user, ten_reminders(clock))  # returns: the calls are queued
-    assert jobs.armed == set() and confirmed(task.id) == 0
+    services = build_services(settings, FakeWorkflows(), jobs, Mailer(settings), clock=clock)
+    task = services.tasks.create_task(user, ten_reminders(clock))  # returns: the calls are queued
+    assert jobs.armed == set() and confirmed(services, task.id) == 0
     jobs.release.set()
-    service.job_calls.close(timeout=30)
-    assert len(jobs.armed) == 10 and confirmed(task.id) == 10
+    services.job_calls.close(timeout=30)
+    assert len(jobs.armed) == 10 and confirmed(services, task.id) == 10
+    services.close()
 
 
 def test_calls_the_lanes_could_not_take_are_made_by_the_sweeper(
@@ -65,12 +69,12 @@ def test_calls_the_lanes_could_not_take_are_made_by_the_sweeper(
 ) -> None:
     jobs = HangingJobs()
     narrow = settings.model_copy(update={"job_call_lanes": 1, "job_call_queue": 1})
-    service = TaskService(None, narrow, clock, jobs=jobs)  # type: ignore[arg-type]
-    task = service.create_task(user, ten_reminders(clock))
+    services = build_services(narrow, FakeWorkflows(), jobs, Mailer(narrow), clock=clock)
+    task = services.tasks.create_task(user, ten_reminders(clock))
     jobs.release.set()
-    service.job_calls.close(timeout=30)
-    assert confirmed(task.id) < 10
+    services.job_calls.close(timeout=30)
+    assert confirmed(services, task.id) < 10
     clock.advance(seconds=30)
-    service.sweep()
-    assert confirmed(task.id) == 10
-    service.job_calls.close(timeout=30)
+    services.sweeper.sweep()
+    assert confirmed(services, task.id) == 10
+    services.close()

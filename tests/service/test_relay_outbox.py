@@ -13,11 +13,11 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from todos import events
-from todos.db import session_scope
-from todos.outbox import record_events
-from todos.relay import OutboxRelay, Pending
-from todos.settings import Settings
+from todos.core.db import Database
+from todos.core.settings import Settings
+from todos.events import schema as events
+from todos.events.outbox import record_events
+from todos.events.relay import OutboxRelay, Pending
 
 pytestmark = [pytest.mark.service, pytest.mark.timeout(120)]
 
@@ -63,8 +63,8 @@ class Publisher:
         pass
 
 
-def add(user: str, *titles: str) -> None:
-    with session_scope() as session:
+def add(database: Database, user: str, *titles: str) -> None:
+    with database.session() as session:
         record_events(
             session,
             [
@@ -76,13 +76,13 @@ def add(user: str, *titles: str) -> None:
         )
 
 
-def relay(publisher: Publisher, database_url: str, strikes: int = 3) -> OutboxRelay:
-    settings = Settings(env="dev", database_url=database_url, outbox_max_strikes=strikes)
-    return OutboxRelay(publisher, settings)
+def relay(publisher: Publisher, database: Database, strikes: int = 3) -> OutboxRelay:
+    settings = Settings(env="dev", database_url=database.url, outbox_max_strikes=strikes)
+    return OutboxRelay(publisher, database, settings)
 
 
-def quarantined() -> list[tuple[str, str]]:
-    with session_scope() as session:
+def quarantined(database: Database) -> list[tuple[str, str]]:
+    with database.session() as session:
         rows = session.execute(
             text(
                 "SELECT body -> 'payload' ->> 'title', last_error FROM outbox "
@@ -92,31 +92,31 @@ def quarantined() -> list[tuple[str, str]]:
         return [(title, error) for title, error in rows]
 
 
-def test_a_poison_row_is_set_aside_and_its_users_later_events_follow(database_url: str) -> None:
+def test_a_poison_row_is_set_aside_and_its_users_later_events_follow(database: Database) -> None:
     publisher = Publisher()
-    outbox = relay(publisher, database_url, strikes=3)
-    add("alice", POISON, "alice 2", "alice 3")
-    add("bob", "bob 1")
+    outbox = relay(publisher, database, strikes=3)
+    add(database, "alice", POISON, "alice 2", "alice 3")
+    add(database, "bob", "bob 1")
     _, outcome = outbox.run_once()
     assert publisher.sent == ["bob 1"] and list(outcome.failed)
     for n in range(2, 4):
-        add("bob", f"bob {n}")  # the broker keeps taking other events
+        add(database, "bob", f"bob {n}")  # the broker keeps taking other events
         outbox.run_once()
-    assert quarantined() == [(POISON, "MESSAGE_TOO_LARGE: the broker refused it")]
+    assert quarantined(database) == [(POISON, "MESSAGE_TOO_LARGE: the broker refused it")]
     outbox.run_once()
     assert publisher.sent == ["bob 1", "bob 2", "bob 3", "alice 2", "alice 3"]
     assert outbox.pending() == 0
 
 
-def test_an_outage_sets_nothing_aside(database_url: str) -> None:
+def test_an_outage_sets_nothing_aside(database: Database) -> None:
     publisher = Publisher()
     publisher.down = True
-    outbox = relay(publisher, database_url, strikes=2)
-    add("alice", "alice 1")
-    add("bob", "bob 1")
+    outbox = relay(publisher, database, strikes=2)
+    add(database, "alice", "alice 1")
+    add(database, "bob", "bob 1")
     for _ in range(5):
         outbox.run_once()
-    assert quarantined() == []
+    assert quarantined(database) == []
     publisher.down = False
     outbox.run_once()
     assert sorted(publisher.sent) == ["alice 1", "bob 1"]
@@ -127,45 +127,45 @@ class _NoWait:
         pass
 
 
-def test_one_refused_row_does_not_back_off_the_relay_for_every_user(database_url: str) -> None:
-    outbox = relay(Publisher(), database_url)
-    add("alice", POISON)
-    add("bob", "bob 1")
+def test_one_refused_row_does_not_back_off_the_relay_for_every_user(database: Database) -> None:
+    outbox = relay(Publisher(), database)
+    add(database, "alice", POISON)
+    add(database, "bob", "bob 1")
     assert outbox._round(_NoWait(), 0.0) == 0.0  # type: ignore[arg-type]
 
 
-def test_an_outage_backs_the_relay_off(database_url: str) -> None:
+def test_an_outage_backs_the_relay_off(database: Database) -> None:
     publisher = Publisher()
     publisher.down = True
-    outbox = relay(publisher, database_url)
+    outbox = relay(publisher, database)
     outbox._stop.set()  # the backoff's wait returns at once
-    add("alice", "alice 1")
+    add(database, "alice", "alice 1")
     assert outbox._round(_NoWait(), 0.0) > 0  # type: ignore[arg-type]
 
 
-def test_no_row_stays_locked_while_the_broker_is_asked(database_url: str) -> None:
-    publisher = Publisher(peek=True, database_url=database_url)
-    outbox = relay(publisher, database_url)
-    add("alice", "alice 1", "alice 2")
-    add("bob", "bob 1")
+def test_no_row_stays_locked_while_the_broker_is_asked(database: Database) -> None:
+    publisher = Publisher(peek=True, database_url=database.url)
+    outbox = relay(publisher, database)
+    add(database, "alice", "alice 1", "alice 2")
+    add(database, "bob", "bob 1")
     outbox.run_once()
     assert publisher.locked_while_publishing and not any(publisher.locked_while_publishing)
     assert sorted(publisher.sent) == ["alice 1", "alice 2", "bob 1"]
 
 
-def test_rows_claimed_by_a_round_that_died_are_published_once_their_lease_ends(database_url: str) -> None:
+def test_rows_claimed_by_a_round_that_died_are_published_once_their_lease_ends(database: Database) -> None:
     from datetime import timedelta
 
-    from todos.models import utcnow
+    from todos.core.fields import utcnow
 
-    add("alice", "alice 1")
-    with session_scope() as session:  # a round that claimed and then crashed
+    add(database, "alice", "alice 1")
+    with database.session() as session:  # a round that claimed and then crashed
         session.execute(text("UPDATE outbox SET lease_until = now() + interval '1 hour'"))
     early = Publisher()
-    relay(early, database_url).run_once()
+    relay(early, database).run_once()
     assert early.sent == []
     late = Publisher()
-    later = relay(late, database_url)
+    later = relay(late, database)
     later.clock = lambda: utcnow() + timedelta(hours=2)
     later.run_once()
     assert late.sent == ["alice 1"]

@@ -12,13 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
+from api.deps import Services
 from tests.service.conftest import Clock, FakeJobs, FakeWorkflows
 from tests.service.support import run_generation
-from todos.db import session_scope
-from todos.errors import Conflict
-from todos.models import RecurrenceSpec, ReminderSpec, Series, Task, TaskCreate, TaskStatus, TaskUpdate
-from todos.orchestration import CREATE_NEXT_OCCURRENCE, SeriesState
-from todos.service import TaskService, User
+from todos.core.errors import Conflict
+from todos.core.users import User
+from todos.reminders.models import ReminderSpec
+from todos.series.contract import CREATE_NEXT_OCCURRENCE, SeriesState
+from todos.series.models import RecurrenceSpec, Series
+from todos.tasks.models import Task, TaskCreate, TaskStatus, TaskUpdate
 
 pytestmark = [pytest.mark.service, pytest.mark.timeout(120)]
 
@@ -30,8 +32,8 @@ def nine_tomorrow(clock: Clock) -> datetime:
     return local.replace(hour=9, minute=0, second=0, microsecond=0)
 
 
-def new_series(service: TaskService, user: User, due: datetime, rule: str = "daily", **extra: Any) -> Any:
-    return service.create_task(
+def new_series(services: Services, user: User, due: datetime, rule: str = "daily", **extra: Any) -> Any:
+    return services.tasks.create_task(
         user,
         TaskCreate(
             title="Stand-up notes",
@@ -46,15 +48,15 @@ def started_state(workflows: FakeWorkflows, series_id: uuid.UUID) -> SeriesState
     return next(state for state in reversed(workflows.started) if state.series_id == str(series_id))
 
 
-def occurrences(series_id: uuid.UUID) -> list[Task]:
-    with session_scope() as session:
+def occurrences(services: Services, series_id: uuid.UUID) -> list[Task]:
+    with services.database.session() as session:
         return list(
             session.exec(select(Task).where(Task.series_id == series_id).order_by(Task.occurrence_index))  # type: ignore[arg-type]
         )
 
 
-def series_row(series_id: uuid.UUID) -> Series:
-    with session_scope() as session:
+def series_row(services: Services, series_id: uuid.UUID) -> Series:
+    with services.database.session() as session:
         row = session.get(Series, series_id)
         assert row is not None
         return row
@@ -62,132 +64,132 @@ def series_row(series_id: uuid.UUID) -> Series:
 
 def test_a_stop_committed_while_the_next_occurrence_is_computed_creates_nothing(
     monkeypatch: pytest.MonkeyPatch,
-    service: TaskService,
+    services: Services,
     workflows: FakeWorkflows,
     jobs: FakeJobs,
     user: User,
     clock: Clock,
 ) -> None:
     first = new_series(
-        service, user, nine_tomorrow(clock), reminders=[ReminderSpec(before=timedelta(minutes=10))]
+        services, user, nine_tomorrow(clock), reminders=[ReminderSpec(before=timedelta(minutes=10))]
     )
-    service.complete_task(user, first.id)
-    service.job_calls.close()
+    services.tasks.complete_task(user, first.id)
+    services.job_calls.close()
     jobs.armed.clear()
 
     def stop_first(name: str, arg: Any) -> None:
         if name == CREATE_NEXT_OCCURRENCE:
-            service.control_series(user, first.series_id, "stop")
+            services.series.control_series(user, first.series_id, "stop")
 
     handed_on, ended = run_generation(
-        monkeypatch, service, started_state(workflows, first.series_id), clock.now, before=stop_first
+        monkeypatch, services.steps, started_state(workflows, first.series_id), clock.now, before=stop_first
     )
     assert handed_on is None and ended is not None and ended["ended"] == "stopped"
-    assert [task.occurrence_index for task in occurrences(first.series_id)] == [1]
-    assert series_row(first.series_id).current_task_id == first.id
-    service.job_calls.close()
+    assert [task.occurrence_index for task in occurrences(services, first.series_id)] == [1]
+    assert series_row(services, first.series_id).current_task_id == first.id
+    services.job_calls.close()
     assert jobs.armed == {}, "a reminder of an occurrence of a stopped series was armed"
 
 
 def test_a_step_computed_from_a_rule_since_replaced_is_refused_and_the_new_rule_applies(
-    monkeypatch: pytest.MonkeyPatch, service: TaskService, workflows: FakeWorkflows, user: User, clock: Clock
+    monkeypatch: pytest.MonkeyPatch, services: Services, workflows: FakeWorkflows, user: User, clock: Clock
 ) -> None:
-    first = new_series(service, user, nine_tomorrow(clock))
-    service.complete_task(user, first.id)
+    first = new_series(services, user, nine_tomorrow(clock))
+    services.tasks.complete_task(user, first.id)
     state = started_state(workflows, first.series_id)
 
     def change_rule(name: str, arg: Any) -> None:
         if name == CREATE_NEXT_OCCURRENCE:
             weekly = RecurrenceSpec(rule="FREQ=WEEKLY;COUNT=3", timezone="America/New_York")
-            service.update_task(user, first.id, TaskUpdate(recurrence=weekly))
+            services.tasks.update_task(user, first.id, TaskUpdate(recurrence=weekly))
 
-    handed_on, ended = run_generation(monkeypatch, service, state, clock.now, before=change_rule)
+    handed_on, ended = run_generation(monkeypatch, services.steps, state, clock.now, before=change_rule)
     assert ended is None and handed_on is not None
     assert handed_on.occurrence_index == 1, "the refused step moved the workflow on"
-    series = series_row(first.series_id)
+    series = series_row(services, first.series_id)
     assert series.rule == "FREQ=WEEKLY;COUNT=3", "the old rule's step overwrote the new rule"
     assert series.occurrence_index == 1 and series.rule_index == 1
-    assert [task.occurrence_index for task in occurrences(first.series_id)] == [1]
+    assert [task.occurrence_index for task in occurrences(services, first.series_id)] == [1]
 
     # The next generation reads the new rule: #2 is a week after #1.
-    handed_on, _ = run_generation(monkeypatch, service, handed_on, clock.now)
+    handed_on, _ = run_generation(monkeypatch, services.steps, handed_on, clock.now)
     assert handed_on is not None and handed_on.rule == "FREQ=WEEKLY;COUNT=3"
-    second = occurrences(first.series_id)[1]
+    second = occurrences(services, first.series_id)[1]
     assert second.due_at == first.due_at + timedelta(weeks=1)
 
 
 def test_a_retried_step_that_committed_before_a_stop_returns_what_it_created(
-    service: TaskService, monkeypatch: pytest.MonkeyPatch, workflows: FakeWorkflows, user: User, clock: Clock
+    services: Services, monkeypatch: pytest.MonkeyPatch, workflows: FakeWorkflows, user: User, clock: Clock
 ) -> None:
-    first = new_series(service, user, nine_tomorrow(clock))
-    service.complete_task(user, first.id)
+    first = new_series(services, user, nine_tomorrow(clock))
+    services.tasks.complete_task(user, first.id)
     steps: list[Any] = []
     run_generation(
         monkeypatch,
-        service,
+        services.steps,
         started_state(workflows, first.series_id),
         clock.now,
         before=lambda name, arg: steps.append(arg) if name == CREATE_NEXT_OCCURRENCE else None,
     )
     (step,) = steps
-    service.control_series(user, first.series_id, "stop")
-    again = service.create_next_occurrence(step)
+    services.series.control_series(user, first.series_id, "stop")
+    again = services.steps.create_next_occurrence(step)
     assert again.refused is None and again.occurrence_index == 2
 
 
 def test_a_rule_change_through_an_older_occurrence_is_refused_naming_the_current_one(
-    monkeypatch: pytest.MonkeyPatch, service: TaskService, workflows: FakeWorkflows, user: User, clock: Clock
+    monkeypatch: pytest.MonkeyPatch, services: Services, workflows: FakeWorkflows, user: User, clock: Clock
 ) -> None:
-    first = new_series(service, user, nine_tomorrow(clock), rule="FREQ=WEEKLY;COUNT=5")
-    service.complete_task(user, first.id)
-    run_generation(monkeypatch, service, started_state(workflows, first.series_id), clock.now)
-    second = occurrences(first.series_id)[1]
+    first = new_series(services, user, nine_tomorrow(clock), rule="FREQ=WEEKLY;COUNT=5")
+    services.tasks.complete_task(user, first.id)
+    run_generation(monkeypatch, services.steps, started_state(workflows, first.series_id), clock.now)
+    second = occurrences(services, first.series_id)[1]
     clock.advance(days=90)
     change = TaskUpdate(recurrence=RecurrenceSpec(rule="FREQ=WEEKLY;COUNT=5;BYDAY=MO,TH"))
     with pytest.raises(Conflict) as refused:
-        service.update_task(user, first.id, change)
+        services.tasks.update_task(user, first.id, change)
     assert refused.value.field == "recurrence"
     assert str(second.id) in refused.value.detail and "#2" in refused.value.detail
-    series = series_row(first.series_id)
+    series = series_row(services, first.series_id)
     assert series.rule == "FREQ=WEEKLY;COUNT=5" and series.dtstart == first.due_at
     # Through the current occurrence it applies, from there.
-    service.update_task(user, second.id, change)
-    assert series_row(first.series_id).rule.endswith("BYDAY=MO,TH")
+    services.tasks.update_task(user, second.id, change)
+    assert series_row(services, first.series_id).rule.endswith("BYDAY=MO,TH")
 
 
 def test_skipping_an_occurrence_that_is_no_longer_current_is_refused_naming_the_current_one(
-    monkeypatch: pytest.MonkeyPatch, service: TaskService, workflows: FakeWorkflows, user: User, clock: Clock
+    monkeypatch: pytest.MonkeyPatch, services: Services, workflows: FakeWorkflows, user: User, clock: Clock
 ) -> None:
     """A chatbot retries skip_occurrence(#1) after the workflow created #2: #2 must stay."""
-    first = new_series(service, user, nine_tomorrow(clock))
-    service.skip_occurrence(user, first.id)
-    run_generation(monkeypatch, service, started_state(workflows, first.series_id), clock.now)
-    second = occurrences(first.series_id)[1]
+    first = new_series(services, user, nine_tomorrow(clock))
+    services.series.skip_occurrence(user, first.id)
+    run_generation(monkeypatch, services.steps, started_state(workflows, first.series_id), clock.now)
+    second = occurrences(services, first.series_id)[1]
     with pytest.raises(Conflict) as refused:
-        service.skip_occurrence(user, first.id)
+        services.series.skip_occurrence(user, first.id)
     assert refused.value.field == "task_id" and str(second.id) in refused.value.detail
-    assert occurrences(first.series_id)[1].status == TaskStatus.pending
-    service.skip_occurrence(user, second.id)
-    assert occurrences(first.series_id)[1].status == TaskStatus.skipped
+    assert occurrences(services, first.series_id)[1].status == TaskStatus.pending
+    services.series.skip_occurrence(user, second.id)
+    assert occurrences(services, first.series_id)[1].status == TaskStatus.skipped
 
 
 def test_the_first_occurrence_moved_before_the_start_and_completed_is_followed_by_the_next_day(
-    monkeypatch: pytest.MonkeyPatch, service: TaskService, workflows: FakeWorkflows, user: User, clock: Clock
+    monkeypatch: pytest.MonkeyPatch, services: Services, workflows: FakeWorkflows, user: User, clock: Clock
 ) -> None:
     """Daily 09:00, #1 moved to 08:30 and done: the workflow used to FAIL on it; now #2 is the
     next day's 09:00 and the series shows the moved time while #1 is pending."""
     nine = nine_tomorrow(clock)
-    first = new_series(service, user, nine)
-    service.update_task(user, first.id, TaskUpdate(due_at=nine - timedelta(minutes=30)))
-    assert service.get_series(user, first.series_id).next_due_at == (
+    first = new_series(services, user, nine)
+    services.tasks.update_task(user, first.id, TaskUpdate(due_at=nine - timedelta(minutes=30)))
+    assert services.series.get_series(user, first.series_id).next_due_at == (
         (nine - timedelta(minutes=30)).astimezone(ZoneInfo("UTC")).isoformat().replace("+00:00", "Z")
     )
     clock.now = nine - timedelta(minutes=25)
-    service.complete_task(user, first.id)
+    services.tasks.complete_task(user, first.id)
     handed_on, ended = run_generation(
-        monkeypatch, service, started_state(workflows, first.series_id), clock.now
+        monkeypatch, services.steps, started_state(workflows, first.series_id), clock.now
     )
     assert ended is None and handed_on is not None and handed_on.last_error is None
-    second = occurrences(first.series_id)[1]
+    second = occurrences(services, first.series_id)[1]
     assert second.due_at == nine + timedelta(days=1)
     assert handed_on.rule_index == 2

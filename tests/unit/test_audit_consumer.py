@@ -4,15 +4,26 @@ database needed: they are refused before it)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
 from api.routes.events import _deliveries
 from tests.helpers import event_envelope
-from todos import audit
-from todos.metrics import AUDIT_EVENTS
+from todos.core.metrics import AUDIT_EVENTS
+from todos.events import audit
 
 pytestmark = pytest.mark.unit
+
+
+class _NoDatabase:
+    """Only junk is delivered in these tests: nothing reaches the database."""
+
+    def session(self) -> Any:
+        raise AssertionError("no transaction expected")
+
+
+NO_DATABASE: Any = _NoDatabase()
 
 
 def cloud_event(data: object) -> dict[str, object]:
@@ -50,7 +61,7 @@ def test_junk_unknown_versions_and_wrong_topics_are_dead_lettered_not_raised() -
         audit.Delivery("6", "task-events", cloud_event(event_envelope(user_id=None))),
     ]
     dead_letters = FakeDeadLetters()
-    assert audit.record(deliveries, dead_letters) == dict.fromkeys("123456", "SUCCESS")
+    assert audit.AuditLog(NO_DATABASE, dead_letters).record(deliveries) == dict.fromkeys("123456", "SUCCESS")
     assert [d.entry_id for d in dead_letters.sent] == list("123456")
     assert count("invalid") == invalid + 5
     assert count("unsupported_version") == unsupported + 1
@@ -74,4 +85,4 @@ def test_bulk_and_single_deliveries_are_both_understood() -> None:
 
 def test_a_message_that_cannot_be_dead_lettered_is_kept_for_redelivery() -> None:
     junk = audit.Delivery("1", "task-events", "junk")
-    assert audit.record([junk], FakeDeadLetters(fail=True)) == {"1": "RETRY"}
+    assert audit.AuditLog(NO_DATABASE, FakeDeadLetters(fail=True)).record([junk]) == {"1": "RETRY"}

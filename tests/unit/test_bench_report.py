@@ -125,7 +125,7 @@ def test_docs_page_is_created_with_the_section_when_missing(tmp_path: Path) -> N
 
 def test_users_take_turns_and_each_request_carries_its_users_token() -> None:
     from api.auth import decode_token
-    from todos.settings import DEV_JWT_SECRET, Settings
+    from todos.core.settings import DEV_JWT_SECRET, Settings
 
     users = Users("unit", 3)
     assert len(users) == 3 and len(set(users.ids)) == 3

@@ -1,4 +1,4 @@
-"""A job firing, sequenced around a fake service and a scripted SMTP send:
+"""A job firing, sequenced around a fake ledger and a scripted SMTP send:
 what is claimed, sent and recorded, and what is refused."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from todos import reminders
-from todos.delivery import MAX_EARLY_WAIT_SECONDS, ReminderDelivery
-from todos.errors import InvalidInput, NotFound
-from todos.mailer import Mailer
-from todos.service import NotYet, ReminderClaim
-from todos.settings import Settings
+from todos.core.errors import InvalidInput, NotFound
+from todos.core.settings import Settings
+from todos.reminders import rules as reminders
+from todos.reminders.delivery import MAX_EARLY_WAIT_SECONDS, ReminderDelivery
+from todos.reminders.ledger import NotYet, ReminderClaim
+from todos.reminders.mailer import Mailer
 
 pytestmark = pytest.mark.unit
 
@@ -47,16 +47,14 @@ class FakeService:
         self.sent: list[tuple[Any, ...]] = []
         self.failed: list[tuple[Any, ...]] = []
 
-    def claim_reminder(self, data: reminders.JobData) -> ReminderClaim | NotYet | str:
+    def claim(self, data: reminders.JobData) -> ReminderClaim | NotYet | str:
         assert data == DATA
         return self.claims.pop(0)
 
-    def mark_reminder_sent(self, claim: ReminderClaim, sent_at: datetime, attempts: int) -> None:
+    def mark_sent(self, claim: ReminderClaim, sent_at: datetime, attempts: int) -> None:
         self.sent.append((claim, attempts))
 
-    def mark_reminder_failed(
-        self, claim: ReminderClaim, reason: str, attempts: int, *, permanent: bool
-    ) -> None:
+    def mark_failed(self, claim: ReminderClaim, reason: str, attempts: int, *, permanent: bool) -> None:
         self.failed.append((claim, reason, attempts, permanent))
 
 

@@ -15,7 +15,7 @@ from dapr.ext.workflow import DaprWorkflowContext
 from dapr.ext.workflow._durabletask.internal import helpers, protos, timer
 from dapr.ext.workflow._durabletask.worker import ExecutionResults, _OrchestrationExecutor, _Registry
 
-from todos.orchestration import (
+from todos.series.contract import (
     LOAD_SERIES_PROGRESS,
     SENTINEL_FREE_WAITS,
     SERIES_PAUSED,

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.helpers import event_envelope
-from todos import events
+from todos.events import schema as events
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from api import auth
 from api.app import create_app
-from todos.settings import Settings
+from todos.core.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -23,8 +23,6 @@ SETTINGS = Settings(env="dev")
 
 @contextmanager
 def serving(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[TestClient]:
-    # Authentication reads the process's settings; give it the app's.
-    monkeypatch.setattr(auth, "get_settings", lambda: settings)
     app = create_app(settings, background=False)
     # A loopback Host: the MCP endpoint answers 421 to others (DNS-rebinding protection).
     with TestClient(app, base_url="http://localhost", raise_server_exceptions=False) as client:

@@ -1,4 +1,4 @@
-"""Dapr job calls after a commit (todos.job_calls) with a fake Jobs API: the
+"""Dapr job calls after a commit (todos.reminders.jobs) with a fake Jobs API: the
 caller does not wait for a slow sidecar, calls for different jobs go out side
 by side, one job's calls keep their order, and what does not fit is left to
 the sweeper."""
@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from todos.job_calls import DeleteJob, JobCalls, ScheduleJob
-from todos.reminders import JobData
+from todos.reminders.jobs import DeleteJob, JobCalls, ScheduleJob
+from todos.reminders.rules import JobData
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 

@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.observe import Observe
-from todos import audit, logs
-from todos.settings import Settings
+from todos.core import logs
+from todos.core.settings import Settings
+from todos.events import audit
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from todos.mailer import DeliveryFailed, Mailer, classify
-from todos.settings import Settings
+from todos.core.settings import Settings
+from todos.reminders.mailer import DeliveryFailed, Mailer, classify
 
 pytestmark = pytest.mark.unit
 

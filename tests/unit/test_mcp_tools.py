@@ -10,10 +10,12 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
-from api.mcp_server import RULE_EXAMPLES, TOOL_NAMES, TOOLS, AddTaskArguments, UpdateTaskArguments, _coded
-from todos import recurrence
-from todos.errors import NotFound
-from todos.models import TaskCreate
+from api.mcp.endpoint import _coded
+from api.mcp.guide import RULE_EXAMPLES
+from api.mcp.tools import TOOL_NAMES, TOOLS, AddTaskArguments, UpdateTaskArguments
+from todos.core.errors import NotFound
+from todos.series import recurrence
+from todos.tasks.models import TaskCreate
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import ManualClock
-from todos.metrics import SeriesActive
+from todos.core.metrics import SeriesActive
 
 pytestmark = pytest.mark.unit
 

@@ -15,8 +15,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from api.app import create_app
-from todos.models import RFC3339_DURATION, PreviewRequest, ReminderSpec, TaskCreate, TaskUpdate, duration_text
-from todos.settings import Settings
+from todos.core.fields import RFC3339_DURATION, duration_text
+from todos.core.settings import Settings
+from todos.reminders.models import ReminderSpec
+from todos.series.models import PreviewRequest
+from todos.tasks.models import TaskCreate, TaskUpdate
 
 pytestmark = pytest.mark.unit
 

@@ -4,6 +4,7 @@ past the budget, whatever the rule) and how often each client may ask (429 with 
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,9 +16,9 @@ from api.app import create_app
 from api.auth import issue_token
 from api.ratelimit import RateLimiter
 from api.routes import series
-from todos import recurrence
-from todos.service import Preview
-from todos.settings import Settings
+from todos.core.settings import Settings
+from todos.series import recurrence
+from todos.series.service import Preview
 
 pytestmark = pytest.mark.unit
 
@@ -47,7 +48,7 @@ def preview_app(limiter: RateLimiter) -> tuple[FastAPI, FakeService]:
     problems.install(app)
     app.include_router(series.router)
     service = FakeService()
-    app.state.service = service
+    app.state.services = SimpleNamespace(series=service)
     app.state.settings = SETTINGS
     app.state.preview_limiter = limiter
     return app, service

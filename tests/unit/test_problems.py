@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from sqlalchemy.pool import QueuePool
 
 from api import problems
-from api.mcp_server import _coded
+from api.mcp.endpoint import _coded
 from api.problems import validation_errors
-from todos.models import TaskCreate
+from todos.tasks.models import TaskCreate
 
 pytestmark = pytest.mark.unit
 

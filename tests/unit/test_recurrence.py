@@ -1,4 +1,4 @@
-"""Tests for todos.recurrence: RFC 5545 expansion, re-anchoring, DST, bases, validation and describe()."""
+"""Tests for todos.series.recurrence: RFC 5545 expansion, re-anchoring, DST, bases, validation and describe()."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dateutil.rrule import rrulestr
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from todos.recurrence import (
+from todos.series.recurrence import (
     Recurrence,
     RecurrenceError,
     describe,

@@ -13,8 +13,8 @@ from dateutil.rrule import DAILY, HOURLY, MONTHLY, WEEKLY, YEARLY, rrule, rrules
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from todos.recurrence import Budget, RecurrenceError, _engine_for, occurrences, parse, preview
-from todos.recurrence_budget import BudgetExceeded, budgeted_rrule, check_dateutil_internals
+from todos.series.recurrence import Budget, RecurrenceError, _engine_for, occurrences, parse, preview
+from todos.series.recurrence_budget import BudgetExceeded, budgeted_rrule, check_dateutil_internals
 
 pytestmark = pytest.mark.unit
 

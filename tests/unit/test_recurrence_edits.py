@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from todos.recurrence import next_occurrence, occurrence_after, parse
+from todos.series.recurrence import next_occurrence, occurrence_after, parse
 
 pytestmark = pytest.mark.unit
 

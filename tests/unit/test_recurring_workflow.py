@@ -15,7 +15,7 @@ import pytest
 from dapr.ext.workflow import TaskFailedError
 from dapr.ext.workflow._durabletask.internal.protos import TaskFailureDetails
 
-from todos.orchestration import (
+from todos.series.contract import (
     CREATE_NEXT_OCCURRENCE,
     EVENTS,
     FINISH_SERIES,
@@ -39,6 +39,7 @@ DUE = "2026-12-01T14:00:00+00:00"  # 09:00 in New York
 class FakeContext:
     def __init__(self) -> None:
         self.current_utc_datetime = NOW
+        self.instance_id = "series-s1"
         self.is_replaying = False
         self.custom_status: str | None = None
         self.waited: list[str] = []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from todos.relay import Pending, publish_in_order, waves
+from todos.events.relay import Pending, publish_in_order, waves
 
 pytestmark = pytest.mark.unit
 

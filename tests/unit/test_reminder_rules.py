@@ -10,8 +10,8 @@ from email.message import EmailMessage, Message
 
 import pytest
 
-from todos import reminders
-from todos.models import ReminderStatus
+from todos.reminders import rules as reminders
+from todos.reminders.models import ReminderStatus
 
 pytestmark = pytest.mark.unit
 

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.helpers import series_row
-from todos.dapr_gateway import WorkflowInfo
-from todos.models import Series, SeriesStatus
-from todos.service import TaskService, User
-from todos.settings import Settings
+from todos.core.settings import Settings
+from todos.core.users import User
+from todos.dapr import WorkflowInfo
+from todos.series.models import Series, SeriesStatus
+from todos.series.service import SeriesService
 
 pytestmark = pytest.mark.unit
 
@@ -38,7 +39,14 @@ class Workflows:
 def viewed(monkeypatch: pytest.MonkeyPatch, runtime_status: str, rows: list[Series]) -> tuple[str, int]:
     """What get_series says (series status) and how many times it read the row,
     the database answering with `rows` in turn."""
-    service = TaskService(Workflows(runtime_status), Settings(env="dev"), clock=lambda: NOW, jobs=None)  # type: ignore[arg-type]
+    service = SeriesService(
+        None,  # type: ignore[arg-type]  # no database: the rows come from `load`
+        None,  # type: ignore[arg-type]
+        Workflows(runtime_status),  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        Settings(env="dev"),
+        clock=lambda: NOW,
+    )
     reads = iter(rows)
     count = 0
 
@@ -47,7 +55,7 @@ def viewed(monkeypatch: pytest.MonkeyPatch, runtime_status: str, rows: list[Seri
         count += 1
         return next(reads), None
 
-    monkeypatch.setattr(service, "_load_series", load)
+    monkeypatch.setattr(service, "_load", load)
     return service.get_series(ALICE, rows[0].id).status, count
 
 

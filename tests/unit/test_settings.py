@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from todos.settings import DEV_APP_API_TOKEN, DEV_JWT_SECRET, Settings
+from todos.core.settings import DEV_APP_API_TOKEN, DEV_JWT_SECRET, Settings
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ import grpc
 import pytest
 from dapr.conf import settings as dapr_settings
 
-from todos.dapr_gateway import DaprWorkflowGateway, bound_sidecar_calls
-from todos.settings import Settings
+from todos.core.settings import Settings
+from todos.dapr import DaprWorkflowGateway, bound_sidecar_calls
 
 pytestmark = pytest.mark.unit
 

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 
 from tests.helpers import series_row
-from todos import service as service_module
-from todos.models import Series
-from todos.orchestration import SeriesState
-from todos.service import StartedWorkflows, TaskService
-from todos.settings import Settings
+from todos.core.settings import Settings
+from todos.series.contract import SeriesState
+from todos.series.models import Series
+from todos.series.starts import StartedWorkflows, WorkflowStarts
 
 pytestmark = pytest.mark.unit
 
@@ -37,8 +36,13 @@ def a_series() -> Series:
     return series_row(NOW)
 
 
-def a_service(workflows: FakeWorkflows) -> TaskService:
-    return TaskService(workflows, Settings(env="dev"), clock=lambda: NOW, jobs=None)  # type: ignore[arg-type]
+class NoDatabase:
+    def session(self) -> Any:
+        raise AssertionError("no transaction expected")
+
+
+def a_service(workflows: FakeWorkflows, database: Any = None) -> WorkflowStarts:
+    return WorkflowStarts(database or NoDatabase(), workflows, Settings(env="dev"), clock=lambda: NOW)  # type: ignore[arg-type]
 
 
 def test_a_batch_is_taken_once_and_keeps_the_first_start_time() -> None:
@@ -68,24 +72,19 @@ def test_only_a_start_daprd_accepted_waits_to_be_recorded() -> None:
     refused = a_service(FakeWorkflows(fail=True))
     series = a_series()
 
-    accepted._start_workflow(series)
-    refused._start_workflow(series)
+    accepted.start(series)
+    refused.start(series)
 
     assert accepted.started.take() == {series.id: NOW}
     # Left unrecorded: the sweeper finds it and starts it again.
     assert refused.started.take() == {}
 
 
-def test_recording_nothing_opens_no_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_database() -> Any:
-        raise AssertionError("no transaction expected")
-
-    monkeypatch.setattr(service_module, "session_scope", no_database)
-
+def test_recording_nothing_opens_no_transaction() -> None:
     assert a_service(FakeWorkflows()).record_started() == 0
 
 
-def test_a_batch_the_database_refused_is_recorded_on_the_next_call(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_the_database_refused_is_recorded_on_the_next_call() -> None:
     written: list[list[dict[str, Any]]] = []
     database_up = False
 
@@ -97,16 +96,16 @@ def test_a_batch_the_database_refused_is_recorded_on_the_next_call(monkeypatch: 
         def connection(self) -> Connection:
             return Connection()
 
-    @contextmanager
-    def session_scope() -> Iterator[Session]:
-        if not database_up:
-            raise ConnectionError("database restarting")
-        yield Session()
+    class Database:
+        @contextmanager
+        def session(self) -> Iterator[Session]:
+            if not database_up:
+                raise ConnectionError("database restarting")
+            yield Session()
 
-    monkeypatch.setattr(service_module, "session_scope", session_scope)
-    service = a_service(FakeWorkflows())
+    service = a_service(FakeWorkflows(), Database())
     series = a_series()
-    service._start_workflow(series)
+    service.start(series)
 
     with pytest.raises(ConnectionError):
         service.record_started()

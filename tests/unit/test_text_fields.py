@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from todos.models import TaskCreate, TaskUpdate
+from todos.tasks.models import TaskCreate, TaskUpdate
 
 pytestmark = pytest.mark.unit
 

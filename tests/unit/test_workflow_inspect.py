@@ -14,9 +14,9 @@ import pytest
 
 from api import ops_cli
 from api.app import create_app
-from todos import dapr_gateway
-from todos.service import workflow_public
-from todos.settings import Settings
+from todos import dapr as dapr_gateway
+from todos.core.settings import Settings
+from todos.series.views import workflow_public
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
 """Reminder rules without I/O: job names and data, when a reminder fires,
 and the email it sends. The service layer applies them to the database;
-todos.delivery runs the callback; tests drive them directly.
+todos.reminders.delivery runs the callback; tests drive them directly.
 
 Rules:
 - `{before: D}` fires at due_at - D, `{at: T}` at T.
@@ -27,7 +27,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from todos.models import ReminderSpec, ReminderStatus
+from todos.reminders.models import ReminderSpec, ReminderStatus
 
 JOB_PREFIX = "reminder-"
 

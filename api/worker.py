@@ -1,28 +1,34 @@
 """Background machinery of the api role, run in the app's lifespan: the
-Dapr workflow worker (workflows and activities, registered by explicit name),
-the recording of started workflows in batches, and the sweeper that repairs
+Dapr workflow worker (the workflow and its activities, registered by
+explicit name, the activities bound to this process's services), the
+recording of started workflows in batches, and the sweeper that repairs
 workflow and job calls a crash left undone."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from dapr.ext.workflow import WorkflowRuntime
 
-from activities import reminders as reminder_activities
-from activities import series as series_activities
-from todos.dapr_gateway import sdk_logger_options
-from todos.metrics import SWEEPER_REPAIRS
-from todos.orchestration import (
+from activities.reminders import ReminderActivities
+from activities.series import SeriesActivities
+from todos.core.metrics import SWEEPER_REPAIRS
+from todos.dapr import sdk_logger_options
+from todos.series.contract import (
     CREATE_NEXT_OCCURRENCE,
     FINISH_SERIES,
     LOAD_SERIES_PROGRESS,
     SCHEDULE_TASK_REMINDERS,
     WORKFLOW_NAME,
 )
-from todos.service import TaskService
+from todos.series.starts import WorkflowStarts
+from todos.series.steps import SeriesSteps
+from todos.sweeper import Sweeper
 from workflows.recurring import recurring_task_workflow
 
 log = logging.getLogger(__name__)
@@ -32,13 +38,31 @@ log = logging.getLogger(__name__)
 RECORD_STARTED_INTERVAL = 0.25
 
 
-def build_workflow_runtime() -> WorkflowRuntime:
+def _own(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A function of its own for one registration. The SDK marks what it
+    registers in the function's __dict__, which a bound method shares with
+    every instance of its class; the signature (and the input model the SDK
+    reads from it) is the method's."""
+
+    @functools.wraps(method)
+    def activity(*args: Any) -> Any:
+        return method(*args)
+
+    return activity
+
+
+def build_workflow_runtime(steps: SeriesSteps) -> WorkflowRuntime:
     runtime = WorkflowRuntime(logger_options=sdk_logger_options())
     runtime.register_workflow(recurring_task_workflow, name=WORKFLOW_NAME)
-    runtime.register_activity(series_activities.load_series_progress, name=LOAD_SERIES_PROGRESS)
-    runtime.register_activity(series_activities.create_next_occurrence, name=CREATE_NEXT_OCCURRENCE)
-    runtime.register_activity(series_activities.finish_series, name=FINISH_SERIES)
-    runtime.register_activity(reminder_activities.schedule_task_reminders, name=SCHEDULE_TASK_REMINDERS)
+    series = SeriesActivities(steps)
+    reminders = ReminderActivities(steps)
+    for name, method in (
+        (LOAD_SERIES_PROGRESS, series.load_series_progress),
+        (CREATE_NEXT_OCCURRENCE, series.create_next_occurrence),
+        (FINISH_SERIES, series.finish_series),
+        (SCHEDULE_TASK_REMINDERS, reminders.schedule_task_reminders),
+    ):
+        runtime.register_activity(_own(method), name=name)
     return runtime
 
 
@@ -47,10 +71,13 @@ class Background:
     may come up after the app); records started workflows and runs the
     sweeper until stopped."""
 
-    def __init__(self, service: TaskService, sweep_interval: float) -> None:
-        self.service = service
+    def __init__(
+        self, steps: SeriesSteps, starts: WorkflowStarts, sweeper: Sweeper, sweep_interval: float
+    ) -> None:
+        self.starts = starts
+        self.sweeper = sweeper
         self.sweep_interval = sweep_interval
-        self.runtime = build_workflow_runtime()
+        self.runtime = build_workflow_runtime(steps)
         self.worker_ready = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -93,7 +120,7 @@ class Background:
                 continue
             next_sweep = time.monotonic() + self.sweep_interval
             try:
-                repaired = self.service.sweep()
+                repaired = self.sweeper.sweep()
             except Exception:
                 log.warning("sweep failed; retrying next round", exc_info=True)
                 continue
@@ -104,7 +131,7 @@ class Background:
 
     def _record_started(self) -> None:
         try:
-            self.service.record_started()
+            self.starts.record_started()
         except Exception:
             # Kept for the next attempt; the database is likely down.
             log.debug("recording started workflows failed; retrying", exc_info=True)

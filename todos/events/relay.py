@@ -42,17 +42,17 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from todos.db import session_scope
-from todos.metrics import (
+from todos.core.db import Database
+from todos.core.fields import utcnow
+from todos.core.metrics import (
     EVENTS_PUBLISH_FAILURES,
     EVENTS_PUBLISHED,
     OUTBOX_PENDING,
     OUTBOX_PUBLISH_LAG,
     OUTBOX_QUARANTINED,
 )
-from todos.models import utcnow
-from todos.outbox import NOTIFY_CHANNEL
-from todos.settings import Settings
+from todos.core.settings import Settings
+from todos.events.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -258,10 +258,12 @@ class OutboxRelay:
     def __init__(
         self,
         publisher: Publisher,
+        database: Database,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.publisher = publisher
+        self.database = database
         self.settings = settings
         self.clock = clock
         self._stop = threading.Event()
@@ -279,7 +281,7 @@ class OutboxRelay:
         lease runs out (a crash mid-round) are claimed again."""
         now = self.clock()
         lease_until = now + timedelta(seconds=self.settings.outbox_lease_seconds)
-        with session_scope() as session:
+        with self.database.session() as session:
             claim = {"batch": self.settings.outbox_batch_size, "now": now, "lease_until": lease_until}
             rows = [Pending(*row) for row in session.execute(_CLAIM, claim)]
         if not rows:
@@ -312,7 +314,7 @@ class OutboxRelay:
         quarantined: list[int] = []
         published = {row.id for row in outcome.published}
         held = [row.id for row in rows if row.id not in published and row.id not in outcome.failed]
-        with session_scope() as session:
+        with self.database.session() as session:
             if published:
                 session.execute(_MARK_PUBLISHED, {"now": now, "ids": list(published)})
             if held:
@@ -339,14 +341,14 @@ class OutboxRelay:
         cutoff = self.clock() - timedelta(seconds=self.settings.outbox_retention_seconds)
         total = 0
         while True:
-            with session_scope() as session:
+            with self.database.session() as session:
                 deleted = session.execute(_PRUNE, {"cutoff": cutoff, "limit": 5000}).rowcount  # type: ignore[attr-defined]
             total += deleted
             if deleted < 5000:
                 return total
 
     def pending(self) -> int:
-        with session_scope() as session:
+        with self.database.session() as session:
             return int(session.execute(_PENDING).scalar_one())
 
     # ---- the loop -------------------------------------------------------------
@@ -419,12 +421,14 @@ class OutboxRelay:
 
 
 @contextmanager
-def outbox_relay(settings: Settings, *, enabled: bool = True) -> Iterator[OutboxRelay | None]:
+def outbox_relay(
+    database: Database, settings: Settings, *, enabled: bool = True
+) -> Iterator[OutboxRelay | None]:
     """Run this process's relay, if its role runs one, for the duration."""
     if not enabled or settings.outbox_relay_role != settings.role:
         yield None
         return
-    relay = OutboxRelay(DaprBulkPublisher(settings.pubsub_name), settings)
+    relay = OutboxRelay(DaprBulkPublisher(settings.pubsub_name), database, settings)
     relay.start()
     try:
         yield relay

@@ -1,6 +1,6 @@
 """What a reminder job's firing does (the `POST /job/{name}` callback):
 claim the reminder, send its email, record the outcome. The rules (claims,
-transitions) are the service layer's; this module only sequences them around
+transitions) are the ledger's (todos.reminders.ledger); this module only sequences them around
 the SMTP conversation, which is async while the database work is not.
 """
 
@@ -14,11 +14,12 @@ from functools import partial
 
 from anyio.to_thread import run_sync
 
-from todos import logs, reminders
-from todos.errors import InvalidInput, NotFound
-from todos.mailer import DeliveryFailed, Mailer
-from todos.models import utcnow
-from todos.service import NotYet, TaskService
+from todos.core import logs
+from todos.core.errors import InvalidInput, NotFound
+from todos.core.fields import utcnow
+from todos.reminders import rules as reminders
+from todos.reminders.ledger import NotYet, ReminderLedger
+from todos.reminders.mailer import DeliveryFailed, Mailer
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,13 @@ MAX_EARLY_WAIT_SECONDS = 30.0
 class ReminderDelivery:
     def __init__(
         self,
-        service: TaskService,
+        ledger: ReminderLedger,
         mailer: Mailer,
         *,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.service = service
+        self.ledger = ledger
         self.mailer = mailer
         self.clock = clock
         self.sleep = sleep
@@ -57,7 +58,7 @@ class ReminderDelivery:
             raise InvalidInput(f"The data of job {name!r} names another reminder.", field="body")
 
         while True:
-            claim = await run_sync(self.service.claim_reminder, data)
+            claim = await run_sync(self.ledger.claim, data)
             if not isinstance(claim, NotYet):
                 break
             await self.sleep(min(claim.seconds, MAX_EARLY_WAIT_SECONDS))
@@ -65,14 +66,14 @@ class ReminderDelivery:
             log.info("job %s (generation %d): nothing to do (%s)", name, data.generation, claim)
             return claim
 
-        message = claim.email.build(self.service.settings.smtp_from, self.clock())
+        message = claim.email.build(self.ledger.settings.smtp_from, self.clock())
         try:
             delivered = await self.mailer.deliver(message, claim.email.recipient)
         except DeliveryFailed as failure:
             log.warning("reminder %s failed after %d attempt(s): %s", name, failure.attempts, failure.reason)
             await run_sync(
                 partial(
-                    self.service.mark_reminder_failed,
+                    self.ledger.mark_failed,
                     claim,
                     failure.reason,
                     failure.attempts,
@@ -80,5 +81,5 @@ class ReminderDelivery:
                 )
             )
             return "failed"
-        await run_sync(self.service.mark_reminder_sent, claim, delivered.sent_at, delivered.attempts)
+        await run_sync(self.ledger.mark_sent, claim, delivered.sent_at, delivered.attempts)
         return "sent"

@@ -1,5 +1,5 @@
 """The service layer's view of the Dapr workflow engine and Jobs API, behind
-small protocols so the rules in todos.service do not depend on gRPC details."""
+small protocols so the services do not depend on gRPC details."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any, Literal, Protocol
 
 from dapr.ext.workflow.logger import LoggerOptions
 
-from todos.models import rfc3339
-from todos.orchestration import WORKFLOW_NAME, SeriesState, instance_id
-from todos.settings import Settings
+from todos.core.fields import rfc3339
+from todos.core.settings import Settings
+from todos.series.contract import WORKFLOW_NAME, SeriesState, instance_id
 
 log = logging.getLogger(__name__)
 

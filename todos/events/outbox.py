@@ -1,6 +1,6 @@
 """Transactional outbox: events are rows written in the same transaction as
 the change they describe, so a change and its event commit (or roll back)
-together. `OutboxRelay` (todos.relay) publishes them afterwards.
+together. `OutboxRelay` (todos.events.relay) publishes them afterwards.
 
 An insert into `outbox` notifies channel `todo_outbox` (a statement trigger,
 see migration 0002), which wakes every relay at commit without polling, even
@@ -19,8 +19,8 @@ from sqlalchemy import BigInteger, Column, Identity, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, Session, SQLModel
 
-from todos.events import TaskEvent
-from todos.models import _timestamp, utcnow
+from todos.core.fields import timestamp_field, utcnow
+from todos.events.schema import TaskEvent
 
 NOTIFY_CHANNEL = "todo_outbox"
 
@@ -56,15 +56,15 @@ class OutboxRow(SQLModel, table=True):
     # Kafka partition key: the user, so each user's events stay in order.
     partition_key: str = Field(sa_type=Text)
     body: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
-    created_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
-    published_at: datetime | None = _timestamp(default=None)
+    created_at: datetime = timestamp_field(nullable=False, default_factory=utcnow)
+    published_at: datetime | None = timestamp_field(default=None)
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_error: str | None = Field(default=None, sa_type=Text)
-    # A relay round's claim (todos.relay): nobody else publishes the row until then.
-    lease_until: datetime | None = _timestamp(default=None)
+    # A relay round's claim (todos.events.relay): nobody else publishes the row until then.
+    lease_until: datetime | None = timestamp_field(default=None)
     # Failures while the broker took other events; at the limit the row is set aside.
     strikes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
-    quarantined_at: datetime | None = _timestamp(default=None)
+    quarantined_at: datetime | None = timestamp_field(default=None)
 
 
 def record_event(session: Session, event: TaskEvent) -> TaskEvent:

@@ -238,7 +238,7 @@ def check_dateutil_internals() -> None:
     if missing:
         raise RuntimeError(
             f"python-dateutil {version('python-dateutil')} lacks {', '.join(missing)}, which "
-            "todos.recurrence_budget needs to bound recurrence previews; pin the version it was written "
+            "todos.series.recurrence_budget needs to bound recurrence previews; pin the version it was written "
             "for (2.9) or adapt the module."
         )
 

@@ -25,8 +25,8 @@ from typing import Any, Protocol
 
 import aiosmtplib
 
-from todos.models import utcnow
-from todos.settings import Settings
+from todos.core.fields import utcnow
+from todos.core.settings import Settings
 
 
 class DeliveryFailed(Exception):

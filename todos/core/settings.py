@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     dapr_call_timeout_seconds: float = Field(default=15.0, gt=0)
     # Dapr job calls after a commit (arming and deleting reminder jobs) run on
     # this many background lanes, each queueing up to `job_call_queue` calls;
-    # past that a call is left to the sweeper (todos.job_calls).
+    # past that a call is left to the sweeper (todos.reminders.jobs).
     job_call_lanes: int = Field(default=4, ge=1)
     job_call_queue: int = Field(default=2000, ge=1)
     # How often the app repairs series whose workflow call failed after commit.
@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     # Comma-separated or a JSON list.
     mcp_allowed_hosts: Annotated[list[str], NoDecode] = LOOPBACK_HOSTS
     mcp_allowed_origins: Annotated[list[str], NoDecode] = LOOPBACK_ORIGINS
-    # Outbox relay (todos.relay). It runs in the api role; the local default
+    # Outbox relay (todos.events.relay). It runs in the api role; the local default
     # profile moves it to the audit role because pubsub.in-memory lives inside
     # one sidecar, so publisher and subscriber must share it.
     outbox_relay_role: Literal["api", "audit"] = "api"

@@ -30,14 +30,13 @@ from pydantic import ValidationError
 from sqlalchemy import BigInteger, Column, Identity, Index, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, SQLModel, col, select
+from sqlmodel import Field, SQLModel
 
-from todos import logs
-from todos.db import session_scope
-from todos.errors import NotFound
-from todos.events import REMINDERS, TASK_EVENTS, TaskEvent, UnsupportedVersion, parse_event
-from todos.metrics import AUDIT_DUPLICATES, AUDIT_EVENTS, DEAD_LETTERS
-from todos.models import Task, _timestamp, rfc3339, utcnow
+from todos.core import logs
+from todos.core.db import Database
+from todos.core.fields import timestamp_field, utcnow
+from todos.core.metrics import AUDIT_DUPLICATES, AUDIT_EVENTS, DEAD_LETTERS
+from todos.events.schema import REMINDERS, TASK_EVENTS, TaskEvent, UnsupportedVersion, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +76,8 @@ class AuditRecord(SQLModel, table=True):
     user_id: str = Field(sa_type=Text)
     task_id: uuid.UUID | None = None
     series_id: uuid.UUID | None = None
-    occurred_at: datetime = _timestamp(nullable=False)
-    recorded_at: datetime = _timestamp(nullable=False, default_factory=utcnow)
+    occurred_at: datetime = timestamp_field(nullable=False)
+    recorded_at: datetime = timestamp_field(nullable=False, default_factory=utcnow)
     payload: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
 
 
@@ -201,43 +200,50 @@ class SidecarDeadLetters:
         response.raise_for_status()
 
 
-def record(deliveries: list[Delivery], dead_letters: DeadLetters) -> dict[str, Status]:
-    """Write the valid events of `deliveries` to the audit log; the status
-    of each delivery by entry id."""
-    statuses: dict[str, Status] = {}
-    events: dict[str, TaskEvent] = {}
-    # One row per event id (a batch may carry an event twice, which one
-    # INSERT … ON CONFLICT cannot take); the envelope as received, validated.
-    rows: dict[uuid.UUID, dict[str, Any]] = {}
-    for delivery in deliveries:
+class AuditLog:
+    """Where the audit consumer writes what it receives."""
+
+    def __init__(self, database: Database, dead_letters: DeadLetters) -> None:
+        self.database = database
+        self.dead_letters = dead_letters
+
+    def record(self, deliveries: list[Delivery]) -> dict[str, Status]:
+        """Write the valid events of `deliveries` to the audit log; the status
+        of each delivery by entry id."""
+        statuses: dict[str, Status] = {}
+        events: dict[str, TaskEvent] = {}
+        # One row per event id (a batch may carry an event twice, which one
+        # INSERT … ON CONFLICT cannot take); the envelope as received, validated.
+        rows: dict[uuid.UUID, dict[str, Any]] = {}
+        for delivery in deliveries:
+            try:
+                event, data = _event_of(delivery)
+                events[delivery.entry_id] = event
+                rows[event.event_id] = {**data, "topic": event.topic}
+            except (ValidationError, ValueError, TypeError) as error:
+                with logs.scope(**_log_fields(delivery.cloud_event)):
+                    _refuse(delivery, error)
+                    statuses[delivery.entry_id] = _dead_letter(delivery, self.dead_letters)
+        if not events:
+            return statuses
+        # The batch travels as one JSON parameter: no per-row binding in Python,
+        # which costs more than the insert itself at hundreds of rows.
+        batch = json.dumps(list(rows.values()))
         try:
-            event, data = _event_of(delivery)
-            events[delivery.entry_id] = event
-            rows[event.event_id] = {**data, "topic": event.topic}
-        except (ValidationError, ValueError, TypeError) as error:
-            with logs.scope(**_log_fields(delivery.cloud_event)):
-                _refuse(delivery, error)
-                statuses[delivery.entry_id] = _dead_letter(delivery, dead_letters)
-    if not events:
+            with self.database.session() as session:
+                inserted = {uuid.UUID(str(value)) for value in session.scalars(_INSERT, {"rows": batch})}
+        except SQLAlchemyError:
+            log.warning("writing %d audit events failed; asking for redelivery", len(rows), exc_info=True)
+            statuses.update(dict.fromkeys(events, "RETRY"))
+            return statuses
+        for entry_id, event in events.items():
+            statuses[entry_id] = "SUCCESS"
+            if event.event_id in inserted:
+                AUDIT_EVENTS.labels(event.event_type).inc()
+                inserted.discard(event.event_id)
+            else:
+                AUDIT_DUPLICATES.inc()
         return statuses
-    # The batch travels as one JSON parameter: no per-row binding in Python,
-    # which costs more than the insert itself at hundreds of rows.
-    batch = json.dumps(list(rows.values()))
-    try:
-        with session_scope() as session:
-            inserted = {uuid.UUID(str(value)) for value in session.scalars(_INSERT, {"rows": batch})}
-    except SQLAlchemyError:
-        log.warning("writing %d audit events failed; asking for redelivery", len(rows), exc_info=True)
-        statuses.update(dict.fromkeys(events, "RETRY"))
-        return statuses
-    for entry_id, event in events.items():
-        statuses[entry_id] = "SUCCESS"
-        if event.event_id in inserted:
-            AUDIT_EVENTS.labels(event.event_type).inc()
-            inserted.discard(event.event_id)
-        else:
-            AUDIT_DUPLICATES.inc()
-    return statuses
 
 
 def dead_letter(topic: str, cloud_event: Any) -> None:
@@ -245,60 +251,3 @@ def dead_letter(topic: str, cloud_event: Any) -> None:
     DEAD_LETTERS.labels(topic).inc()
     with logs.scope(**_log_fields(cloud_event)):
         log.warning("dead letter on %s: %s", topic, _describe(cloud_event))
-
-
-# ---- history ----------------------------------------------------------------
-
-
-class HistoryEvent(SQLModel):
-    event_id: uuid.UUID
-    event_type: str = Field(schema_extra={"examples": ["task.updated"]})
-    event_version: str = Field(schema_extra={"examples": ["1.0"]})
-    occurred_at: str = Field(schema_extra={"examples": ["2026-12-01T09:00:00.123456Z"]})
-    recorded_at: str
-    series_id: uuid.UUID | None
-    payload: dict[str, Any] = Field(
-        description="task.* events: `task` (the task after the change; before it, for task.deleted); "
-        "task.updated also `changes` {field: {old, new}}."
-    )
-
-
-class TaskHistory(SQLModel):
-    task_id: uuid.UUID
-    events: list[HistoryEvent] = Field(description="Oldest first.")
-
-
-def history(user_id: str, task_id: uuid.UUID) -> TaskHistory:
-    """What happened to a task, oldest first. Owner only: another user's
-    task (or one that never existed) is a 404 either way."""
-    with session_scope() as session:
-        records = list(
-            session.exec(
-                select(AuditRecord)
-                .where(
-                    AuditRecord.task_id == task_id,
-                    AuditRecord.user_id == user_id,
-                    col(AuditRecord.topic).in_(HISTORY_TOPICS),
-                )
-                .order_by(col(AuditRecord.occurred_at), col(AuditRecord.id))
-            )
-        )
-        if not records:
-            owned = session.exec(select(Task.id).where(Task.id == task_id, Task.user_id == user_id)).first()
-            if owned is None:
-                raise NotFound(f"No task {task_id} exists for this user.", field="task_id")
-    return TaskHistory(
-        task_id=task_id,
-        events=[
-            HistoryEvent(
-                event_id=r.event_id,
-                event_type=r.event_type,
-                event_version=r.event_version,
-                occurred_at=rfc3339(r.occurred_at) or "",
-                recorded_at=rfc3339(r.recorded_at) or "",
-                series_id=r.series_id,
-                payload=r.payload,
-            )
-            for r in records
-        ],
-    )

@@ -25,9 +25,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
-from todos import reminders
-from todos.dapr_gateway import JobGateway
-from todos.metrics import JOB_CALLS_DEFERRED
+from todos.core.metrics import JOB_CALLS_DEFERRED
+from todos.dapr import JobGateway
+from todos.reminders import rules as reminders
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from dateutil.rrule import (
     weekdays,
 )
 
-from todos.recurrence_budget import Budget, BudgetExceeded, budgeted_rrule
+from todos.series.recurrence_budget import Budget, BudgetExceeded, budgeted_rrule
 
 __all__ = [
     "Basis",

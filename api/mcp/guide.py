@@ -1,0 +1,44 @@
+"""What the chatbot's model is told: the server's instructions and how to
+turn what a user says into a recurrence rule (rendered into the tool
+descriptions too; tests check that every example rule parses)."""
+
+from __future__ import annotations
+
+# Phrases a user says and the rule that means it. Rendered into the tool
+# descriptions; tests/unit/test_mcp_tools.py checks that every rule parses.
+RULE_EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("every day", "daily"),
+    ("every weekday / weekdays at 9", "weekdays"),
+    ("every Monday, Wednesday and Friday", "FREQ=WEEKLY;BYDAY=MO,WE,FR"),
+    ("every other Tuesday", "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU"),
+    ("every 3 days", "every 3 days"),
+    ("every 2 hours", "FREQ=HOURLY;INTERVAL=2"),
+    ("on the 15th of every month", "FREQ=MONTHLY;BYMONTHDAY=15"),
+    ("on the last day of the month", "FREQ=MONTHLY;BYMONTHDAY=-1"),
+    ("on the first Monday of the month", "FREQ=MONTHLY;BYDAY=1MO"),
+    ("on the last Friday of the month", "FREQ=MONTHLY;BYDAY=-1FR"),
+    ("every year on the due date", "yearly"),
+    ("daily, 10 times", "FREQ=DAILY;COUNT=10"),
+    ("weekly until the end of June 2027", "FREQ=WEEKLY;UNTIL=20270630T235959Z"),
+)
+
+RULE_GUIDE = (
+    "Recurrence: `recurrence.rule` is an RFC 5545 RRULE or a simple pattern (daily, weekdays, weekly, "
+    "monthly, yearly, every N days/weeks/months, last day of month). Turn what the user says into a rule:\n"
+    + "\n".join(f'- "{phrase}" -> {rule}' for phrase, rule in RULE_EXAMPLES)
+    + '\nThe first occurrence is `due_at` and its wall-clock time repeats, so "weekdays at 9" is rule '
+    "`weekdays` with due_at at 09:00. Set `recurrence.timezone` to the user's IANA zone (e.g. "
+    "America/New_York): occurrences keep 09:00 local across daylight-saving changes. Give due_at with its "
+    "UTC offset (2026-12-01T09:00:00-05:00). `recurrence.basis` is `schedule` (default: follow the "
+    'calendar) or `completion` ("3 days after I last did it"). Rules may not repeat more often than the '
+    "configured minimum (1 hour by default). Do not put DTSTART in the rule. When a phrase is unusual or "
+    "you are unsure the rule means what the user said, call preview_recurrence first and read the dates "
+    "back to the user."
+)
+
+INSTRUCTIONS = (
+    "Todo list with due dates, reminders and recurring tasks. Each recurring task is a series: completing "
+    "its current occurrence creates the next one (list_tasks shows it a moment later). Ids come from "
+    "earlier results (add_task, list_tasks); never invent one. Errors start with a code such as "
+    "NOT_FOUND or INVALID_RECURRENCE_RULE, followed by a sentence saying what to change.\n\n" + RULE_GUIDE
+)

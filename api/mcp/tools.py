@@ -1,0 +1,253 @@
+"""The chatbot's tools: each a thin translation to the services the REST
+routes call, with the REST bodies as arguments and the REST resources as
+structured results. The user is the bearer token's `sub`, which the endpoint
+(api.mcp.endpoint) checked and left in the request's scope; no tool takes a
+user argument."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+from mcp_types import ToolAnnotations
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+
+from api.auth import Unauthorized
+from api.deps import Services
+from api.mcp.guide import RULE_GUIDE
+from api.observe import LOG_FIELDS_KEY
+from todos.core import logs
+from todos.core.users import User
+from todos.reminders.models import ReminderPublic
+from todos.series.models import PreviewRequest, PreviewResponse
+from todos.series.views import SeriesPublic
+from todos.tasks.models import TaskCreate, TaskFilter, TaskPage, TaskPublic, TaskUpdate
+from todos.tasks.service import TaskQuery
+
+# Where the endpoint leaves the authenticated user for the tools (an ASGI scope key).
+USER_KEY = "todo.user"
+
+
+class DeletedTask(BaseModel):
+    deleted: bool = Field(description="Always true: the task is gone.")
+    task_id: uuid.UUID
+    scope: Literal["occurrence", "series"]
+
+
+# ---- who is calling ---------------------------------------------------------------
+
+
+def _caller(ctx: Context[Any, Any]) -> tuple[Services, User]:
+    request = ctx.request_context.request
+    if not isinstance(request, Request):
+        raise Unauthorized("This server only serves tools over HTTP with a bearer token.")
+    user = request.scope.get(USER_KEY)
+    if not isinstance(user, User):
+        raise Unauthorized("Send `Authorization: Bearer <JWT>`; the token's `sub` is the user.")
+    # Tools run in the session manager's tasks, not the request's: log in its scope.
+    logs.adopt(request.scope.get(LOG_FIELDS_KEY, {}))
+    services: Services = request.app.state.services
+    return services, user
+
+
+# ---- tools -------------------------------------------------------------------------
+
+
+class _BodyArguments(ArgModelBase):
+    """Tool arguments that are a REST body: the tool function receives the
+    validated body as one object, so which fields were sent (PATCH
+    semantics) survives."""
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": self}
+
+
+class AddTaskArguments(TaskCreate, _BodyArguments):
+    pass
+
+
+class UpdateTaskArguments(TaskUpdate, _BodyArguments):
+    task_id: uuid.UUID = Field(description="The task to change (its `id`).")
+
+
+class PreviewArguments(PreviewRequest, _BodyArguments):
+    pass
+
+
+class ListTasksArguments(TaskFilter, _BodyArguments):  # type: ignore[misc]  # both bases configure pydantic
+    pass
+
+
+def add_task(arguments: AddTaskArguments, ctx: Context[Any, Any]) -> TaskPublic:
+    services, user = _caller(ctx)
+    return services.tasks.create_task(user, arguments)
+
+
+def list_tasks(arguments: ListTasksArguments, ctx: Context[Any, Any]) -> TaskPage:
+    services, user = _caller(ctx)
+    return services.tasks.list_tasks(user, TaskQuery(**arguments.model_dump()))
+
+
+def complete_task(task_id: uuid.UUID, ctx: Context[Any, Any]) -> TaskPublic:
+    services, user = _caller(ctx)
+    return services.tasks.complete_task(user, task_id)
+
+
+def update_task(arguments: UpdateTaskArguments, ctx: Context[Any, Any]) -> TaskPublic:
+    services, user = _caller(ctx)
+    changes = TaskUpdate.model_validate(arguments.model_dump(exclude_unset=True, exclude={"task_id"}))
+    return services.tasks.update_task(user, arguments.task_id, changes)
+
+
+def delete_task(
+    task_id: uuid.UUID,
+    ctx: Context[Any, Any],
+    scope: Literal["occurrence", "series"] = "occurrence",
+) -> DeletedTask:
+    services, user = _caller(ctx)
+    services.tasks.delete_task(user, task_id, scope)
+    return DeletedTask(deleted=True, task_id=task_id, scope=scope)
+
+
+def preview_recurrence(arguments: PreviewArguments, ctx: Context[Any, Any]) -> PreviewResponse:
+    services, _ = _caller(ctx)
+    preview = services.series.preview(arguments.rule, arguments.dtstart, arguments.timezone, arguments.limit)
+    return PreviewResponse(occurrences=preview.occurrences, text=preview.text)
+
+
+def get_series_status(series_id: uuid.UUID, ctx: Context[Any, Any]) -> SeriesPublic:
+    services, user = _caller(ctx)
+    return services.series.get_series(user, series_id)
+
+
+def skip_occurrence(task_id: uuid.UUID, ctx: Context[Any, Any]) -> SeriesPublic:
+    services, user = _caller(ctx)
+    return services.series.skip_occurrence(user, task_id)
+
+
+def snooze_reminder(
+    task_id: uuid.UUID,
+    ctx: Context[Any, Any],
+    minutes: Annotated[int, Field(ge=1, le=1440, description="Minutes from now, 1-1440.")],
+) -> ReminderPublic:
+    services, user = _caller(ctx)
+    return services.reminders.snooze(user, task_id, minutes)
+
+
+def _tool(
+    fn: Callable[..., Any],
+    title: str,
+    description: str,
+    *,
+    read_only: bool = False,
+    destructive: bool = False,
+    idempotent: bool = False,
+    body: type[_BodyArguments] | None = None,
+) -> Tool:
+    tool = Tool.from_function(
+        fn,
+        title=title,
+        description=description,
+        annotations=ToolAnnotations(
+            title=title,
+            read_only_hint=read_only,
+            destructive_hint=None if read_only else destructive,
+            idempotent_hint=None if read_only else idempotent,
+            open_world_hint=False,
+        ),
+        structured_output=True,
+    )
+    if body is not None:
+        # The arguments are the body's fields at the top level, not nested
+        # under "arguments" (FuncMetadata reads these fields on every call).
+        tool.fn_metadata.arg_model = body
+        tool.parameters = body.model_json_schema(by_alias=True)
+    return tool
+
+
+TOOLS: tuple[Tool, ...] = (
+    _tool(
+        add_task,
+        "Add a task",
+        "Create a task for the user: a title, optional description, priority (low/medium/high), tags, "
+        "due_at (RFC 3339 with offset), reminders ([{before: ISO 8601 duration like PT15M}] or "
+        "[{at: RFC 3339}]) and, for a repeating task, recurrence {rule, timezone, basis}. A recurring task "
+        "is occurrence #1 of a new series; its result has `series_id`.\n\n" + RULE_GUIDE,
+        body=AddTaskArguments,
+    ),
+    _tool(
+        list_tasks,
+        "List tasks",
+        "The user's tasks, oldest first, a page at a time. Filters: status (pending, completed or all; use "
+        "pending for what is still to do), due_before/due_after (RFC 3339), series_id (the occurrences of "
+        "one recurring task), tag. Pass `next_cursor` from the previous page as `cursor` for more.",
+        read_only=True,
+        body=ListTasksArguments,
+    ),
+    _tool(
+        complete_task,
+        "Complete a task",
+        "Mark a task done (completing it again changes nothing). For a recurring task the series then "
+        "creates the next occurrence, which list_tasks shows a moment later.",
+        idempotent=True,
+    ),
+    _tool(
+        update_task,
+        "Update a task",
+        "Change some fields of a task: pass task_id and only the fields to change (null clears description "
+        "or due_at). A new `recurrence` makes a one-off task repeat, or changes a series' rule from the "
+        "current occurrence on; to stop repeating use delete_task with scope=series.\n\n" + RULE_GUIDE,
+        destructive=True,
+        idempotent=True,
+        body=UpdateTaskArguments,
+    ),
+    _tool(
+        delete_task,
+        "Delete a task",
+        "Delete a task. For a recurring task, scope=occurrence (default) removes only this occurrence and "
+        "the series moves on to the next one; scope=series stops the whole series. Confirm with the user "
+        "before deleting a series.",
+        destructive=True,
+    ),
+    _tool(
+        preview_recurrence,
+        "Preview a recurrence rule",
+        "The next occurrences of a rule (UTC, RFC 3339) and a sentence describing it, without saving "
+        "anything. dtstart is the first occurrence; without a UTC offset it is wall time in `timezone`. "
+        "Use it to check a rule before add_task or update_task.\n\n" + RULE_GUIDE,
+        read_only=True,
+        body=PreviewArguments,
+    ),
+    _tool(
+        get_series_status,
+        "Recurring series status",
+        "A recurring series (series_id from a task): its rule in words, timezone, basis, status (active, "
+        "paused, stopped, finished), current task, next due time, occurrences created so far, and its "
+        "workflow's runtime and custom status.",
+        read_only=True,
+    ),
+    _tool(
+        skip_occurrence,
+        "Skip an occurrence",
+        "Skip the current occurrence of a recurring task (task_id of that occurrence): it is marked "
+        "skipped, not done, and the series creates the next one. Returns the series. A task that is no "
+        "longer the current occurrence (say, on a retry after the series moved on) is refused with "
+        "CONFLICT naming the current one: nothing else is skipped.",
+    ),
+    _tool(
+        snooze_reminder,
+        "Snooze a reminder",
+        "Send the task's most recently sent reminder again `minutes` from now (1-1440), e.g. after the user "
+        'says "remind me again in 10 minutes". Only a reminder that already went out can be snoozed; '
+        "to change when future reminders fire, use update_task with new `reminders` or `due_at`.",
+        idempotent=False,
+    ),
+)
+
+
+TOOL_NAMES = tuple(tool.name for tool in TOOLS)

@@ -1,0 +1,50 @@
+"""The database: one engine per process, made by the composition root and
+passed to whoever needs it, and the transaction scope every change runs in
+(synchronous SQLAlchemy over psycopg 3).
+
+Sync on purpose: the same services run inside FastAPI's threadpool and
+inside Dapr workflow activities, which the SDK runs on worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import text
+from sqlmodel import Session, create_engine
+
+from todos.core.settings import Settings
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.engine = create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            # Every timestamp leaves PostgreSQL as UTC, whatever the server's zone.
+            connect_args={"options": "-c timezone=UTC", "connect_timeout": 5},
+        )
+        self.url = settings.database_url
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def ping(self) -> None:
+        """Raises unless PostgreSQL answers (readiness)."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

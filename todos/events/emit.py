@@ -1,0 +1,80 @@
+"""Writing a change's events: into the outbox, in the change's own
+transaction, so the event is published if and only if the change commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from todos.events import schema
+from todos.events.outbox import record_event
+from todos.tasks.models import Task
+
+
+class Emitter:
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
+
+    def task(
+        self, session: Session, event_type: schema.EventType, task: Task, payload: dict[str, Any]
+    ) -> None:
+        record_event(
+            session,
+            schema.new_event(
+                event_type,
+                user_id=task.user_id,
+                task_id=task.id,
+                series_id=task.series_id,
+                payload=payload,
+                occurred_at=self.clock(),
+            ),
+        )
+
+    def change(
+        self,
+        session: Session,
+        event_type: schema.EventType,
+        task: Task,
+        before: dict[str, Any],
+        after: dict[str, Any],
+    ) -> None:
+        """A change of an existing task: its lifecycle event on task-events and
+        the field-level diff on task-updates. Nothing if nothing changed."""
+        changes = schema.diff(before, after)
+        if not changes:
+            return
+        self.task(session, event_type, task, {"task": after, "changes": changes})
+        self.task(session, schema.TASK_CHANGED, task, {"changes": changes})
+
+    def reminder(
+        self,
+        session: Session,
+        event_type: schema.ReminderEventType,
+        *,
+        user_id: str,
+        task_id: uuid.UUID,
+        series_id: uuid.UUID | None,
+        remind_at: datetime | None,
+        spec: dict[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """A reminder's state change on the `reminders` topic, in its transaction."""
+        if remind_at is None:
+            return
+        record_event(
+            session,
+            schema.reminder_event(
+                event_type,
+                user_id=user_id,
+                task_id=task_id,
+                series_id=series_id,
+                remind_at=remind_at,
+                reminder=spec,
+                error=error,
+                occurred_at=self.clock(),
+            ),
+        )
