@@ -1,9 +1,9 @@
 """Per-client rate limit of the routes anyone may call without a token.
 
 `POST /v1/recurrence/preview` needs no token and costs up to ~20 ms of CPU in the process that also runs
-workflows, job callbacks and the outbox relay (todos.series.recurrence_budget bounds each request); this bounds how
-often each client may ask. A client is the token's `sub` when a valid bearer token comes with the request,
-else the address the connection comes from (uvicorn takes it from X-Forwarded-For for the proxies
+workflows, job callbacks and the outbox relay (todos.series.recurrence.budget bounds each request); this
+bounds how often each client may ask. A client is the token's `sub` when a valid bearer token comes with the
+request, else the address the connection comes from (uvicorn takes it from X-Forwarded-For for the proxies
 FORWARDED_ALLOW_IPS names, by default only 127.0.0.1).
 
 Token buckets, in this process (each replica limits on its own): a client may send `burst` requests at once,

@@ -1,6 +1,6 @@
 """recurrence: does finding the next occurrence get slower as a series ages? What may a preview cost?
 
-Times `todos.recurrence.occurrence_after` with the anchor at occurrence #1 and
+Times `todos.series.recurrence.occurrence_after` with the anchor at occurrence #1 and
 at occurrence #N (default 10,000) for several rules, next to the naive
 approach of asking dateutil's `rrule.after`, which walks from DTSTART every
 time. Each figure is the best of several timed batches, in µs per call.
@@ -43,7 +43,7 @@ from todos.series.recurrence import (
     parse,
 )
 from todos.series.recurrence import preview as budgeted_preview
-from todos.series.recurrence_budget import REQUEST_UNITS
+from todos.series.recurrence.budget import REQUEST_UNITS
 
 NAME = "recurrence"
 PROFILE = None

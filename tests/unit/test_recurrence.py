@@ -1,4 +1,4 @@
-"""Tests for todos.series.recurrence: RFC 5545 expansion, re-anchoring, DST, bases, validation and describe()."""
+"""todos.series.recurrence: RFC 5545 expansion, re-anchoring, DST, bases, validation and describe()."""
 
 from __future__ import annotations
 

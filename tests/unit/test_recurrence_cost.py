@@ -13,8 +13,9 @@ from dateutil.rrule import DAILY, HOURLY, MONTHLY, WEEKLY, YEARLY, rrule, rrules
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from todos.series.recurrence import Budget, RecurrenceError, _engine_for, occurrences, parse, preview
-from todos.series.recurrence_budget import BudgetExceeded, budgeted_rrule, check_dateutil_internals
+from todos.series.recurrence import Budget, RecurrenceError, occurrences, parse, preview
+from todos.series.recurrence.budget import BudgetExceeded, budgeted_rrule, check_dateutil_internals
+from todos.series.recurrence.engine import engine_for
 
 pytestmark = pytest.mark.unit
 
@@ -60,7 +61,7 @@ def test_sparse_rules_expanded_as_yearly_give_dateutils_occurrences(rule: str, h
     reference = rrulestr(f"DTSTART:{dtstart:%Y%m%dT%H%M%S}\nRRULE:{rule}")
     expected = [wall.replace(tzinfo=UTC) for wall in itertools.islice(reference, 30)]
 
-    assert _engine_for(rec).expansion.freq == YEARLY
+    assert engine_for(rec).expansion.freq == YEARLY
     assert occurrences(rec, 30) == expected
 
 
@@ -79,7 +80,7 @@ def test_sparse_rules_expanded_as_yearly_give_dateutils_occurrences(rule: str, h
 )
 def test_rules_whose_freq_matters_are_expanded_as_written(rule: str) -> None:
     rec = parse(rule, dtstart=datetime(2026, 1, 5, 9), min_interval=timedelta(minutes=30))
-    assert _engine_for(rec).expansion == _engine_for(rec).rule
+    assert engine_for(rec).expansion == engine_for(rec).rule
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -238,8 +238,8 @@ def check_dateutil_internals() -> None:
     if missing:
         raise RuntimeError(
             f"python-dateutil {version('python-dateutil')} lacks {', '.join(missing)}, which "
-            "todos.series.recurrence_budget needs to bound recurrence previews; pin the version it was written "
-            "for (2.9) or adapt the module."
+            "todos.series.recurrence.budget needs to bound recurrence previews; pin the version it was "
+            "written for (2.9) or adapt the module."
         )
 
 
