@@ -53,16 +53,14 @@ class Transaction:
     effects: Effects
 
 
+@dataclass(frozen=True)
 class UnitOfWork:
     """A transaction and the Dapr calls it asked for, made after its commit."""
 
-    def __init__(
-        self, database: Database, job_calls: JobCalls, starts: WorkflowStarts, workflows: WorkflowGateway
-    ) -> None:
-        self.database = database
-        self.job_calls = job_calls
-        self.starts = starts
-        self.workflows = workflows
+    database: Database
+    job_calls: JobCalls
+    starts: WorkflowStarts
+    workflows: WorkflowGateway
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_
@@ -24,22 +25,14 @@ from todos.tasks.models import Task, TaskStatus
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
 class Sweeper:
-    def __init__(
-        self,
-        uow: UnitOfWork,
-        starts: WorkflowStarts,
-        ledger: ReminderLedger,
-        workflows: WorkflowGateway,
-        settings: Settings,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.uow = uow
-        self.starts = starts
-        self.ledger = ledger
-        self.workflows = workflows
-        self.settings = settings
-        self.clock = clock
+    uow: UnitOfWork
+    starts: WorkflowStarts
+    ledger: ReminderLedger
+    workflows: WorkflowGateway
+    settings: Settings
+    clock: Callable[[], datetime]
 
     def sweep(self, *, older_than: timedelta = timedelta(seconds=10), batch: int = 100) -> dict[str, int]:
         """Repair what a crash between a commit and its Dapr call left

@@ -16,7 +16,7 @@ steps/s 0.52 -> 0.40 cores.
 
 This touches the SDK's orchestration context internals (`_pending_events`,
 `_received_events`), pinned with the SDK at 1.18.3;
-tests/unit/test_waiting.py runs it through the SDK's own executor so an SDK
+tests/unit/workflows/test_waiting.py runs it through the SDK's own executor so an SDK
 upgrade that changes them fails there.
 
 Which way a generation waits is decided by its input, not by `ctx.is_patched`:

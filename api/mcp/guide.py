@@ -5,7 +5,7 @@ descriptions too; tests check that every example rule parses)."""
 from __future__ import annotations
 
 # Phrases a user says and the rule that means it. Rendered into the tool
-# descriptions; tests/unit/test_mcp_tools.py checks that every rule parses.
+# descriptions; tests/unit/api/test_mcp_tools.py checks that every rule parses.
 RULE_EXAMPLES: tuple[tuple[str, str], ...] = (
     ("every day", "daily"),
     ("every weekday / weekdays at 9", "weekdays"),

@@ -25,7 +25,7 @@ from tests.integration.support import running_stack
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 NEW_YORK = ZoneInfo("America/New_York")
-# The list itself is pinned by tests/unit/test_mcp_tools.py.
+# The list itself is pinned by tests/unit/api/test_mcp_tools.py.
 TOOLS = set(TOOL_NAMES)
 CLUSTER_HOST = "todo-api.todo.svc.cluster.local"
 

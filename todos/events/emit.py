@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +16,9 @@ from todos.events.outbox import record_event
 from todos.tasks.models import Task
 
 
+@dataclass(frozen=True)
 class Emitter:
-    def __init__(self, clock: Callable[[], datetime]) -> None:
-        self.clock = clock
+    clock: Callable[[], datetime]
 
     def task(
         self, session: Session, event_type: schema.EventType, task: Task, payload: dict[str, Any]

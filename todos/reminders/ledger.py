@@ -35,7 +35,7 @@ from todos.effects import UnitOfWork
 from todos.events import schema as events
 from todos.events.emit import Emitter
 from todos.reminders import rules
-from todos.reminders.jobs import DeleteJob, JobAction, ScheduleJob
+from todos.reminders.jobs import DeleteJob, JobAction, JobCalls, ScheduleJob
 from todos.reminders.models import Reminder, ReminderPublic, ReminderStatus, reminder_public
 from todos.series.models import Series
 from todos.tasks.models import Task, TaskStatus
@@ -92,16 +92,20 @@ def record_armed(database: Database, clock: Callable[[], datetime], jobs: list[S
             )
 
 
+@dataclass(frozen=True)
 class ReminderLedger:
-    def __init__(
-        self, uow: UnitOfWork, emitter: Emitter, settings: Settings, clock: Callable[[], datetime]
-    ) -> None:
-        self.uow = uow
-        self.database = uow.database
-        self.job_calls = uow.job_calls
-        self.emitter = emitter
-        self.settings = settings
-        self.clock = clock
+    uow: UnitOfWork
+    emitter: Emitter
+    settings: Settings
+    clock: Callable[[], datetime]
+
+    @property
+    def database(self) -> Database:
+        return self.uow.database
+
+    @property
+    def job_calls(self) -> JobCalls:
+        return self.uow.job_calls
 
     def sync(self, session: Session, task: Task, now: datetime, *, new: bool = False) -> ReminderSync:
         """Make the task's reminder rows match its `reminders` and due time.

@@ -55,22 +55,14 @@ class Preview:
     text: str
 
 
+@dataclass(frozen=True)
 class SeriesService:
-    def __init__(
-        self,
-        uow: UnitOfWork,
-        ledger: ReminderLedger,
-        workflows: WorkflowGateway,
-        emitter: Emitter,
-        settings: Settings,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.uow = uow
-        self.ledger = ledger
-        self.workflows = workflows
-        self.emitter = emitter
-        self.settings = settings
-        self.clock = clock
+    uow: UnitOfWork
+    ledger: ReminderLedger
+    workflows: WorkflowGateway
+    emitter: Emitter
+    settings: Settings
+    clock: Callable[[], datetime]
 
     # ---- what a user sees ----------------------------------------------------
 

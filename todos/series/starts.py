@@ -8,6 +8,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, update
@@ -77,19 +78,13 @@ _RECORD_STARTED = (
 )
 
 
+@dataclass(frozen=True)
 class WorkflowStarts:
-    def __init__(
-        self,
-        database: Database,
-        workflows: WorkflowGateway,
-        settings: Settings,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.database = database
-        self.workflows = workflows
-        self.settings = settings
-        self.clock = clock
-        self.started = StartedWorkflows()
+    database: Database
+    workflows: WorkflowGateway
+    settings: Settings
+    clock: Callable[[], datetime]
+    started: StartedWorkflows = field(default_factory=StartedWorkflows, init=False)
 
     def initial_state(self, series: Series) -> SeriesState:
         return SeriesState(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import update
@@ -50,14 +51,12 @@ _MISSING = SeriesProgress(
 )
 
 
+@dataclass(frozen=True)
 class SeriesSteps:
-    def __init__(
-        self, database: Database, ledger: ReminderLedger, emitter: Emitter, clock: Callable[[], datetime]
-    ) -> None:
-        self.database = database
-        self.ledger = ledger
-        self.emitter = emitter
-        self.clock = clock
+    database: Database
+    ledger: ReminderLedger
+    emitter: Emitter
+    clock: Callable[[], datetime]
 
     def load_series_progress(self, series_id: str) -> SeriesProgress:
         """Where the series and its current occurrence stand (read only)."""

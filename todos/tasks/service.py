@@ -48,22 +48,14 @@ class TaskQuery:
     limit: int = 50
 
 
+@dataclass(frozen=True)
 class TaskService:
-    def __init__(
-        self,
-        uow: UnitOfWork,
-        series: SeriesService,
-        ledger: ReminderLedger,
-        emitter: Emitter,
-        settings: Settings,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.uow = uow
-        self.series = series
-        self.ledger = ledger
-        self.emitter = emitter
-        self.settings = settings
-        self.clock = clock
+    uow: UnitOfWork
+    series: SeriesService
+    ledger: ReminderLedger
+    emitter: Emitter
+    settings: Settings
+    clock: Callable[[], datetime]
 
     @staticmethod
     def _task(session: Session, user: User, task_id: uuid.UUID, *, lock: bool = False) -> Task:

@@ -12,8 +12,8 @@ is spent. dateutil's module is not modified: plain ``rrule`` objects, which the 
 series, run exactly as before and have no budget.
 
 Those are private dateutil internals: ``check_dateutil_internals`` runs at import and refuses to go on if they
-are gone, and tests/unit/test_recurrence_cost.py checks that the counts still move, so a dateutil upgrade that
-changes them fails loudly instead of quietly removing the limit.
+are gone, and tests/unit/series/test_recurrence_cost.py checks that the counts still move, so a dateutil
+upgrade that changes them fails loudly instead of quietly removing the limit.
 
 A unit is about the cost of running one day through dateutil's loop and one BY filter (some 0.06 us on the
 team's machine). The weights below make a period, a day, a filter, a BYSETPOS value, an occurrence produced

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dateutil.rrule import (
-    DAILY,
-    HOURLY,
-    MINUTELY,
-    MONTHLY,
-    SECONDLY,
-    WEEKLY,
-    YEARLY,
-)
+from dateutil.rrule import DAILY, HOURLY, MINUTELY, MONTHLY, SECONDLY, WEEKLY, YEARLY
 
 from todos.series.recurrence.engine import engine_for, to_wall
 from todos.series.recurrence.rules import WORKWEEK, Recurrence, Rule, format_rule, parse_cached

@@ -9,15 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Literal
 
-from dateutil.rrule import (
-    DAILY,
-    HOURLY,
-    MINUTELY,
-    MONTHLY,
-    SECONDLY,
-    WEEKLY,
-    YEARLY,
-)
+from dateutil.rrule import DAILY, HOURLY, MINUTELY, MONTHLY, SECONDLY, WEEKLY, YEARLY
 
 Basis = Literal["schedule", "completion"]
 _Freq = Literal[0, 1, 2, 3, 4, 5, 6]

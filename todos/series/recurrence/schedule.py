@@ -8,10 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from dateutil.rrule import (
-    MINUTELY,
-    SECONDLY,
-)
+from dateutil.rrule import MINUTELY, SECONDLY
 
 from todos.series.recurrence.budget import Budget, BudgetExceeded
 from todos.series.recurrence.engine import (

@@ -50,12 +50,12 @@ def viewed(monkeypatch: pytest.MonkeyPatch, runtime_status: str, rows: list[Seri
     reads = iter(rows)
     count = 0
 
-    def load(user: User, series_id: uuid.UUID) -> tuple[Series, None]:
+    def load(self: SeriesService, user: User, series_id: uuid.UUID) -> tuple[Series, None]:
         nonlocal count
         count += 1
         return next(reads), None
 
-    monkeypatch.setattr(service, "_load", load)
+    monkeypatch.setattr(SeriesService, "_load", load)
     return service.get_series(ALICE, rows[0].id).status, count
 
 

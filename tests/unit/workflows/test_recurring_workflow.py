@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Generator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from dapr.ext.workflow import TaskFailedError
 from dapr.ext.workflow._durabletask.internal.protos import TaskFailureDetails
 
+from tests.unit.workflows.states import DUE, progress, state
 from todos.series.contract import (
     CREATE_NEXT_OCCURRENCE,
     EVENTS,
@@ -33,7 +33,6 @@ from workflows import recurring
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 12, 1, 15, 0)  # naive, like the SDK's clock
-DUE = "2026-12-01T14:00:00+00:00"  # 09:00 in New York
 
 
 class FakeContext:
@@ -70,47 +69,11 @@ class FakeContext:
 @pytest.fixture(autouse=True)
 def _plain_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(recurring, "when_any", lambda tasks: ("any", tasks))
-    # How the waits are registered with the SDK is tests/unit/test_waiting.py's.
+    # How the waits are registered with the SDK is tests/unit/workflows/test_waiting.py's.
     monkeypatch.setattr(
         recurring, "event_waits", lambda ctx, names, sentinel_free: ctx.event_waits(names, sentinel_free)
     )
     monkeypatch.setattr(recurring, "withdraw", lambda ctx, names, waits: None)
-
-
-def state(**changes: Any) -> SeriesState:
-    base = SeriesState(
-        series_id="s1",
-        user_id="alice",
-        rule="FREQ=DAILY",
-        timezone="America/New_York",
-        basis="schedule",
-        dtstart=DUE,
-        anchor=DUE,
-        occurrence_index=1,
-        rule_index=1,
-        current_task_id="t1",
-        grace_seconds=300,
-        reconcile_seconds=3600,
-        wait_shape=SENTINEL_FREE_WAITS,
-    )
-    return replace(base, **changes)
-
-
-def progress(**changes: Any) -> dict[str, Any]:
-    base = {
-        "status": "active",
-        "rule": "FREQ=DAILY",
-        "timezone": "America/New_York",
-        "basis": "schedule",
-        "dtstart": DUE,
-        "anchor": DUE,
-        "occurrence_index": 1,
-        "rule_index": 1,
-        "current_task_id": "t1",
-        "current_task_status": "pending",
-        "completed_at": None,
-    }
-    return {**base, **changes}
 
 
 def start(ctx: FakeContext, initial: SeriesState) -> tuple[Generator[Any, Any, Any], Any]:

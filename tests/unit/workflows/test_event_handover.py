@@ -15,6 +15,7 @@ from dapr.ext.workflow import DaprWorkflowContext
 from dapr.ext.workflow._durabletask.internal import helpers, protos, timer
 from dapr.ext.workflow._durabletask.worker import ExecutionResults, _OrchestrationExecutor, _Registry
 
+from tests.unit.workflows.states import progress, state
 from todos.series.contract import (
     LOAD_SERIES_PROGRESS,
     SENTINEL_FREE_WAITS,
@@ -28,28 +29,9 @@ from workflows.recurring import recurring_task_workflow
 pytestmark = pytest.mark.unit
 
 STARTED = datetime(2026, 12, 1, 15, 0)
-DUE = "2026-12-01T14:00:00+00:00"
 INSTANCE = "series-s1"
-STATE = SeriesState(
-    series_id="s1",
-    user_id="alice",
-    rule="FREQ=DAILY",
-    timezone="America/New_York",
-    basis="schedule",
-    dtstart=DUE,
-    anchor=DUE,
-    occurrence_index=1,
-    rule_index=1,
-    current_task_id="t1",
-    wait_shape=SENTINEL_FREE_WAITS,
-)
-PENDING = {
-    **STATE.schedule(),
-    "status": "active",
-    "current_task_id": "t1",
-    "current_task_status": "pending",
-    "completed_at": None,
-}
+STATE = state()
+PENDING = progress()
 
 
 def run(old: Sequence[protos.HistoryEvent], new: Sequence[protos.HistoryEvent]) -> ExecutionResults:
