@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from devstack import checkov, daprbin, iaclint, kafka, progress, terraform
+from devstack import checkov, iaclint, progress, toolchain
 from devstack.paths import REPO_ROOT, default_run_dir
 from devstack.ports import StackPorts
 from devstack.process import StackError
@@ -142,21 +142,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_dapr_install(args: argparse.Namespace) -> int:
-    print(daprbin.ensure())
-    return 0
-
-
-def cmd_kafka_install(args: argparse.Namespace) -> int:
-    print(kafka.install())
-    return 0
-
-
-def cmd_terraform_install(args: argparse.Namespace) -> int:
-    print(terraform.ensure())
-    return 0
-
-
 def _terraform_env() -> dict[str, str]:
     env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
     # A TF_CLI_CONFIG_FILE naming a missing file only prints a warning banner on every command.
@@ -166,8 +151,8 @@ def _terraform_env() -> dict[str, str]:
 
 
 def cmd_iac_fmt(args: argparse.Namespace) -> int:
-    binary = terraform.ensure()
-    version = terraform.version_of(binary)
+    binary = toolchain.ensure(toolchain.TERRAFORM)
+    version = toolchain.terraform_version(binary)
     progress.say(
         f"==> terraform fmt -check -recursive {args.dir} ({binary}, v{'.'.join(map(str, version or ()))})"
     )
@@ -199,7 +184,7 @@ def cmd_iac_checkov(args: argparse.Namespace) -> int:
 
 
 def cmd_iac_validate(args: argparse.Namespace) -> int:
-    binary = terraform.ensure()
+    binary = toolchain.ensure(toolchain.TERRAFORM)
     env = _terraform_env()
     failed = []
     for directory, root in iaclint.modules(args.dir):
@@ -287,13 +272,6 @@ def main(argv: list[str] | None = None) -> int:
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop a stack started by `up`").set_defaults(func=cmd_down)
     sub.add_parser("status", help="list the stack's processes").set_defaults(func=cmd_status)
-    sub.add_parser("dapr-install", help="find or build daprd/placement/scheduler").set_defaults(
-        func=cmd_dapr_install
-    )
-    sub.add_parser("kafka-install", help="fetch the Kafka broker jars").set_defaults(func=cmd_kafka_install)
-    sub.add_parser("terraform-install", help="find or build terraform; prints its path").set_defaults(
-        func=cmd_terraform_install
-    )
     iac_dir = REPO_ROOT / "iac"
     fmt = sub.add_parser("iac-fmt", help="terraform fmt -check over iac/ (--write to rewrite)")
     fmt.add_argument("--write", action="store_true", help="rewrite the files instead of checking")

@@ -32,7 +32,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from devstack import progress, tools
+from devstack import progress, toolchain
 from devstack.paths import REPO_ROOT, default_run_dir
 
 CHART = REPO_ROOT / "charts" / "todo-workflows"
@@ -173,7 +173,7 @@ def validate_dapr_annotations(known: set[str], env: Rendered) -> None:
         for key in template.get("metadata", {}).get("annotations", {}) or {}:
             if key.startswith("dapr.io/") and key not in known:
                 env.errors.append(
-                    f"{_ref(doc)}: Dapr {tools.DAPR_VERSION}'s injector has no annotation {key}"
+                    f"{_ref(doc)}: Dapr {toolchain.DAPR_VERSION}'s injector has no annotation {key}"
                 )
 
 
@@ -183,14 +183,14 @@ def validate_dapr(schemas: dict[tuple[str, str], dict[str, Any]], env: Rendered)
             continue
         schema = schemas.get((doc["apiVersion"], doc["kind"]))
         if schema is None:
-            env.errors.append(f"{_ref(doc)}: no Dapr {tools.DAPR_VERSION} CRD serves {doc['apiVersion']}")
+            env.errors.append(f"{_ref(doc)}: no Dapr {toolchain.DAPR_VERSION} CRD serves {doc['apiVersion']}")
             continue
         # ObjectMeta beyond the name (labels, annotations) is Kubernetes', not the CRD's.
         checked = {**doc, "metadata": {"name": doc.get("metadata", {}).get("name")}}
         for error in jsonschema.Draft7Validator(schema).iter_errors(checked):
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
             env.errors.append(
-                f"{_ref(doc)} against the Dapr {tools.DAPR_VERSION} CRD: {where}: {error.message}"
+                f"{_ref(doc)} against the Dapr {toolchain.DAPR_VERSION} CRD: {where}: {error.message}"
             )
 
 
@@ -303,14 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    helm = tools.ensure_go_tool(tools.HELM)
+    helm = toolchain.ensure(toolchain.HELM)
     # tests/chart needs promtool next; built here, its progress shows (pytest would hide it).
-    tools.ensure_go_tool(tools.PROMTOOL)
-    bin_dir = tools.ensure_python_tools()
-    dapr_module = tools.dapr_module_dir()
+    toolchain.ensure(toolchain.PROMTOOL)
+    bin_dir = toolchain.ensure(toolchain.CHART_LINTERS)
+    dapr_module = toolchain.dapr_source()
     dapr_schemas = load_dapr_schemas(dapr_module / "charts" / "dapr" / "crds")
     dapr_annotations = known_dapr_annotations(dapr_module)
-    crd_models = tools.ensure_crd_models()
+    crd_models = toolchain.ensure(toolchain.CRD_MODELS)
 
     if args.values:
         envs = [Rendered(path.stem, path.resolve()) for path in args.values]

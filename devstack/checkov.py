@@ -1,13 +1,7 @@
-"""checkov over iac/, in a venv of its own, with a summary per module.
-
-checkov pins boto3, packaging<24, networkx<2.7 and about ninety other packages: in the
-project's venv they would hold back the app's own dependencies, so checkov is installed once
-into the cache from tools/checkov/requirements.txt (compiled with hashes by uv).
-"""
+"""checkov over iac/, with a summary per module (checkov itself comes from the toolchain)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -16,44 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack import progress
-from devstack.paths import REPO_ROOT, cache_dir
-
-REQUIREMENTS = REPO_ROOT / "tools" / "checkov" / "requirements.txt"
-CHECKOV_VERSION = "3.3.30"
-# The uv that ./task installs (keep in step with UV_VERSION there).
-UV_VERSION = "0.13.9"
-
-
-def venv_dir() -> Path:
-    return cache_dir() / f"checkov-{CHECKOV_VERSION}"
-
-
-def _requirements_digest() -> str:
-    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
-
-
-def ensure() -> Path:
-    """The checkov executable, installed into its venv the first time (or when the pins change)."""
-    venv = venv_dir()
-    executable = venv / "bin" / "checkov"
-    stamp = venv / ".requirements-sha256"
-    if executable.is_file() and stamp.is_file() and stamp.read_text() == _requirements_digest():
-        return executable
-    uv = cache_dir() / f"uv-{UV_VERSION}" / "bin" / "uv"
-    if not uv.is_file():
-        raise SystemExit(f"uv is missing at {uv}: run checkov through ./task, which installs it.")
-    with progress.step(f"Installing checkov {CHECKOV_VERSION} into {venv} (first time only)"):
-        env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": str(venv)}
-        for command in (
-            [str(uv), "venv", "--quiet", "--allow-existing", "--python", "python3", str(venv)],
-            [str(uv), "pip", "sync", "--require-hashes", str(REQUIREMENTS)],
-        ):
-            # uv draws its own progress on stderr; let it through.
-            if subprocess.run(command, env=env, check=False).returncode != 0:
-                raise SystemExit(f"`{' '.join(command)}` failed")
-        stamp.write_text(_requirements_digest())
-    return executable
+from devstack import progress, toolchain
 
 
 @dataclass
@@ -96,7 +53,7 @@ def summarise(report: dict[str, Any]) -> dict[str, ModuleSummary]:
 def run(iac_dir: Path, module_names: list[str]) -> tuple[dict[str, ModuleSummary], list[str]]:
     """Run checkov over iac_dir; a summary for each of module_names (and any other module
     checkov reports on), and any parsing errors."""
-    executable = ensure()
+    executable = toolchain.ensure(toolchain.CHECKOV)
     command = [
         str(executable),
         "--directory",

@@ -1,73 +1,27 @@
 """A single-node KRaft Kafka broker from Maven Central jars (no Docker).
 
-`install()` copies org.apache.kafka:kafka_2.13 and its dependencies, plus a
-log4j2 backend, into the cache with Maven (tools/kafka/pom.xml pins them);
-`process()` formats the log directory once and runs the broker on loopback.
+`process()` formats the log directory once and runs the broker on loopback, from
+the jars the toolchain fetched (org.apache.kafka:kafka_2.13, its dependencies and
+a log4j2 backend: tools/kafka/pom.xml); `create_topics()` makes the event topics.
 """
 
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
 
-from devstack import progress
-from devstack.paths import REPO_ROOT, cache_dir
+from devstack import toolchain
 from devstack.ports import is_listening
 from devstack.process import ManagedProcess
 
-KAFKA_VERSION = "4.4.0"
-POM = REPO_ROOT / "tools" / "kafka" / "pom.xml"
 EVENT_TOPICS = ("task-events", "reminders", "task-updates")
 # One dead-letter topic per subscription (components/common/subscriptions.yaml).
 DEAD_LETTER_TOPICS = tuple(f"{topic}-dlq" for topic in EVENT_TOPICS)
 TOPICS = EVENT_TOPICS + DEAD_LETTER_TOPICS
 PARTITIONS = 12
 RETENTION_MS = 7 * 24 * 3600 * 1000
-
-
-def libs_dir() -> Path:
-    return cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
-
-
-def install() -> Path:
-    libs = libs_dir()
-    stamp = libs / ".complete"
-    if stamp.exists():
-        return libs
-    if shutil.which("mvn") is None or shutil.which("java") is None:
-        raise SystemExit("Java 17+ and Maven are needed to fetch Kafka (java and mvn on PATH).")
-    with progress.step(f"Fetching Kafka {KAFKA_VERSION} jars from Maven Central (first time only)"):
-        staging = libs.with_name("libs.partial")
-        if staging.exists():
-            shutil.rmtree(staging)
-        result = subprocess.run(
-            [
-                "mvn",
-                "--batch-mode",
-                "--no-transfer-progress",
-                "-f",
-                str(POM),
-                "dependency:copy-dependencies",
-                f"-Dkafka.version={KAFKA_VERSION}",
-                f"-DoutputDirectory={staging}",
-                "-DincludeScope=runtime",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise SystemExit("Fetching Kafka with Maven failed:\n" + result.stdout[-4000:])
-        if libs.exists():
-            shutil.rmtree(libs)
-        staging.rename(libs)
-        stamp.touch()
-        progress.say(f"    {len(list(libs.glob('*.jar')))} jars in {libs}")
-    return libs
-
 
 _LOG4J2 = """\
 <Configuration status="WARN">
@@ -86,7 +40,7 @@ _LOG4J2 = """\
 
 
 def process(data_dir: Path, port: int, controller_port: int, log_path: Path) -> ManagedProcess:
-    libs = install()
+    libs = toolchain.ensure(toolchain.KAFKA)
     data_dir.mkdir(parents=True, exist_ok=True)
     properties = data_dir / "server.properties"
     properties.write_text(

@@ -21,10 +21,10 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from devstack import progress, tools
+from devstack import progress, toolchain
 from devstack.paths import REPO_ROOT
 
-DAPR_VERSION = tools.DAPR_VERSION
+DAPR_VERSION = toolchain.DAPR_VERSION
 STRIMZI_CHART = "oci://quay.io/strimzi-helm/strimzi-kafka-operator"
 STRIMZI_VERSION = "0.48.0"
 NAMESPACE = "todo"
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
     args = parser.parse_args(argv)
     _preflight(args.dry_run)
-    helm = "helm" if args.dry_run else str(tools.ensure_go_tool(tools.HELM))
+    helm = "helm" if args.dry_run else str(toolchain.ensure(toolchain.HELM))
     runner = Runner(dry_run=args.dry_run, helm=helm)
     deploy(runner)
     print_urls(runner)

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from devstack import daprbin, kafka, postgres, progress
+from devstack import kafka, postgres, progress, toolchain
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
 from devstack.ports import SidecarPorts, StackPorts, is_listening
 from devstack.process import ManagedProcess, StackError
@@ -237,7 +237,7 @@ class Stack:
     def start(self) -> None:
         self._refuse_busy_ports()
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.dapr_bin = daprbin.ensure()
+        self.dapr_bin = toolchain.ensure(toolchain.DAPR)
         self._start_database()
         if self.config.profile == "kafka":
             self._start_kafka()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack import tools
+from devstack import toolchain
 from devstack.chart_check import CHART, ENVIRONMENTS, KUBE_VERSIONS
 
 Doc = dict[str, Any]
@@ -49,7 +49,7 @@ class Chart:
 
 @pytest.fixture(scope="session")
 def chart(tmp_path_factory: pytest.TempPathFactory) -> Chart:
-    return Chart(tools.ensure_go_tool(tools.HELM), tmp_path_factory.mktemp("values"))
+    return Chart(toolchain.ensure(toolchain.HELM), tmp_path_factory.mktemp("values"))
 
 
 def find(docs: list[Doc], kind: str, name: str | None = None) -> list[Doc]:

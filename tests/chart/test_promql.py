@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devstack import tools
+from devstack import toolchain
 from tests.monitoring import ALERTS_FILE, dashboard_queries, dashboards
 
 # What Grafana substitutes before a query reaches Prometheus.
@@ -19,7 +19,7 @@ GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$app_id": ".*", "$namespace": ".
 
 @pytest.fixture(scope="module")
 def promtool() -> Path:
-    return tools.ensure_go_tool(tools.PROMTOOL)
+    return toolchain.ensure(toolchain.PROMTOOL)
 
 
 def check_rules(promtool: Path, path: Path) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from devstack import checkov, daprbin, iaclint, terraform
+from devstack import checkov, iaclint, toolchain
 from devstack.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
@@ -49,7 +49,7 @@ def test_each_cloud_installs_dapr_and_its_own_values_file_of_the_chart(cloud: st
 
 def test_dapr_chart_matches_the_runtime_the_app_is_built_against() -> None:
     module = iaclint.load(IAC / "modules" / "dapr")
-    assert iaclint.unquote(module.variables()["dapr_version"]["default"]) == daprbin.DAPR_VERSION
+    assert iaclint.unquote(module.variables()["dapr_version"]["default"]) == toolchain.DAPR_VERSION
     dapr = module.resources()[("helm_release", "dapr")]
     assert iaclint.unquote(dapr["repository"]) == "https://dapr.github.io/helm-charts"
     assert "mtls      = { enabled = true }" in (IAC / "modules" / "dapr" / "main.tf").read_text()
@@ -304,8 +304,8 @@ def _fake_terraform(path: Path, version: str) -> Path:
 
 
 def test_terraform_version_is_read_from_the_binary(tmp_path: Path) -> None:
-    assert terraform.version_of(_fake_terraform(tmp_path / "tf", "1.11.4")) == (1, 11, 4)
-    assert terraform.version_of(tmp_path / "missing") is None
+    assert toolchain.terraform_version(_fake_terraform(tmp_path / "tf", "1.11.4")) == (1, 11, 4)
+    assert toolchain.terraform_version(tmp_path / "missing") is None
 
 
 def test_an_old_terraform_is_passed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,9 +314,9 @@ def test_an_old_terraform_is_passed_over(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("TERRAFORM", str(old))
     monkeypatch.setenv("PATH", str(tmp_path / "old"))
     monkeypatch.setenv("TODO_CACHE_DIR", str(tmp_path / "cache"))
-    assert terraform.find() is None
+    assert toolchain.find(toolchain.TERRAFORM) is None
 
-    good = tmp_path / "cache" / f"terraform-{terraform.TERRAFORM_VERSION}" / "bin"
+    good = tmp_path / "cache" / f"terraform-{toolchain.VERSIONS['terraform']}" / "bin"
     good.mkdir(parents=True)
-    built = _fake_terraform(good / "terraform", terraform.TERRAFORM_VERSION)
-    assert terraform.find() == built
+    built = _fake_terraform(good / "terraform", toolchain.VERSIONS["terraform"])
+    assert toolchain.find(toolchain.TERRAFORM) == built
