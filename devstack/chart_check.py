@@ -219,7 +219,7 @@ class CheckovSummary:
     skipped: list[str]
 
 
-def run_checkov(bin_dir: Path, rendered_dir: Path) -> CheckovSummary:
+def run_checkov(checkov: Path, rendered_dir: Path) -> CheckovSummary:
     """checkov's Kubernetes checks over the rendered manifests and its Dockerfile checks;
     a run that evaluated nothing is a failure, not a pass."""
     summary = CheckovSummary(0, [], [])
@@ -231,7 +231,7 @@ def run_checkov(bin_dir: Path, rendered_dir: Path) -> CheckovSummary:
     }
     for framework, (cwd, target) in runs.items():
         result = _run(
-            [str(bin_dir / "checkov"), *target, "--framework", framework, *CHECKOV_FLAGS],
+            [str(checkov), *target, "--framework", framework, *CHECKOV_FLAGS],
             env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
             cwd=cwd,
         )
@@ -336,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     other_errors: list[str] = []
     checkov = None
     if not args.skip_checkov and all(env.docs for env in envs):
+        executable = toolchain.ensure(toolchain.CHECKOV)
         with progress.step("checkov over the rendered manifests and the Dockerfile"):
-            checkov = run_checkov(bin_dir, rendered_dir)
+            checkov = run_checkov(executable, rendered_dir)
         other_errors += [f"checkov: {failure}" for failure in checkov.failed]
     if not args.values:
         other_errors += lint_container_files(bin_dir)

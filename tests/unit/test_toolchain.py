@@ -80,6 +80,12 @@ def test_a_lock_names_its_tools_directory(cache: Path) -> None:
     assert toolchain.CHART_LINTERS.home.name != f"chart-linters-{digest}"
 
 
+def test_checkov_is_locked_once() -> None:
+    locks = sorted(REPO_ROOT.glob("tools/*/requirements.txt"))
+    holding = [lock for lock in locks if re.search(r"^checkov==", lock.read_text(), re.MULTILINE)]
+    assert holding == [toolchain.CHECKOV.lock]
+
+
 # --- tools/versions.toml and the copies of its versions ----------------------------------------
 
 
