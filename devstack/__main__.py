@@ -7,14 +7,13 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from types import FrameType
 
-from devstack import checkov, iaclint, progress, toolchain
-from devstack.paths import REPO_ROOT, default_run_dir
+from devstack import progress
+from devstack.paths import default_run_dir
 from devstack.ports import StackPorts
 from devstack.process import StackError
 from devstack.stack import GO_MEMLIMIT_PERCENT, PROFILES, Stack, StackConfig, sidecar_memory_mib
@@ -142,71 +141,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _terraform_env() -> dict[str, str]:
-    env = {**os.environ, "CHECKPOINT_DISABLE": "1"}
-    # A TF_CLI_CONFIG_FILE naming a missing file only prints a warning banner on every command.
-    if env.get("TF_CLI_CONFIG_FILE") and not Path(env["TF_CLI_CONFIG_FILE"]).is_file():
-        del env["TF_CLI_CONFIG_FILE"]
-    return env
-
-
-def cmd_iac_fmt(args: argparse.Namespace) -> int:
-    binary = toolchain.ensure(toolchain.TERRAFORM)
-    version = toolchain.terraform_version(binary)
-    progress.say(
-        f"==> terraform fmt -check -recursive {args.dir} ({binary}, v{'.'.join(map(str, version or ()))})"
-    )
-    command = [str(binary), "fmt", "-recursive", *([] if args.write else ["-check", "-diff"]), str(args.dir)]
-    result = subprocess.run(command, env=_terraform_env(), check=False)
-    if result.returncode != 0 and not args.write:
-        progress.say("Some files are not formatted: `./task iac:fmt` rewrites them.")
-    return result.returncode
-
-
-def cmd_iac_lint(args: argparse.Namespace) -> int:
-    results = iaclint.check_tree(args.dir)
-    for directory, problems in results.items():
-        status = "ok" if not problems else f"{len(problems)} problem(s)"
-        shown = directory.relative_to(REPO_ROOT) if directory.is_relative_to(REPO_ROOT) else directory
-        progress.say(f"    {shown}: {status}")
-        for problem in problems:
-            progress.say(f"      {problem}")
-    if not results:
-        progress.say(f"No Terraform modules under {args.dir}.")
-        return 1
-    return 1 if any(results.values()) else 0
-
-
-def cmd_iac_checkov(args: argparse.Namespace) -> int:
-    names = [str(directory.relative_to(args.dir)) for directory, _ in iaclint.modules(args.dir)]
-    summaries, errors = checkov.run(args.dir, names)
-    return checkov.report(summaries, errors)
-
-
-def cmd_iac_validate(args: argparse.Namespace) -> int:
-    binary = toolchain.ensure(toolchain.TERRAFORM)
-    env = _terraform_env()
-    failed = []
-    for directory, root in iaclint.modules(args.dir):
-        if not root:
-            continue
-        with progress.step(f"terraform init + validate in {directory}"):
-            for command in (["init", "-backend=false", "-input=false"], ["validate"]):
-                if subprocess.run(
-                    [str(binary), f"-chdir={directory}", *command], env=env, check=False
-                ).returncode:
-                    failed.append(f"{directory}: terraform {command[0]} failed")
-                    break
-    for line in failed:
-        progress.say(f"!! {line}")
-    if failed:
-        progress.say(
-            "`terraform init` downloads the providers from registry.terraform.io (or a mirror named in "
-            "TF_CLI_CONFIG_FILE); see iac/README.md."
-        )
-    return 1 if failed else 0
-
-
 def cmd_mail(args: argparse.Namespace) -> int:
     from devstack.smtp_sink import read_mail
 
@@ -272,24 +206,6 @@ def main(argv: list[str] | None = None) -> int:
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop a stack started by `up`").set_defaults(func=cmd_down)
     sub.add_parser("status", help="list the stack's processes").set_defaults(func=cmd_status)
-    iac_dir = REPO_ROOT / "iac"
-    fmt = sub.add_parser("iac-fmt", help="terraform fmt -check over iac/ (--write to rewrite)")
-    fmt.add_argument("--write", action="store_true", help="rewrite the files instead of checking")
-    lint = sub.add_parser("iac-lint", help="parse every module with python-hcl2 and check its declarations")
-    ckv = sub.add_parser("iac-checkov", help="checkov over iac/ with a per-module summary")
-    validate = sub.add_parser(
-        "iac-validate", help="terraform init + validate each root module (needs the registry)"
-    )
-    for command, func in (
-        (fmt, cmd_iac_fmt),
-        (lint, cmd_iac_lint),
-        (ckv, cmd_iac_checkov),
-        (validate, cmd_iac_validate),
-    ):
-        command.add_argument(
-            "--dir", type=Path, default=iac_dir, help=f"modules directory (default {iac_dir})"
-        )
-        command.set_defaults(func=func)
 
     mail = sub.add_parser("mail", help="list the email the local SMTP sink received")
     mail.add_argument("--last", type=int, metavar="N", help="only the N most recent messages")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from devstack import toolchain
-from devstack.chart_check import CHART, ENVIRONMENTS, KUBE_VERSIONS
+from tools.delivery.chart import CHART, ENVIRONMENTS, KUBE_VERSIONS
 
 Doc = dict[str, Any]
 

@@ -12,12 +12,12 @@ import pytest
 import yaml
 from starlette.routing import Match
 
-from devstack.chart_check import ENVIRONMENTS
 from devstack.paths import COMPONENTS_DIR
 from devstack.stack import go_memlimit
 from tests.chart.conftest import Chart, Doc, find, one
 from tests.monitoring import ALERTS_FILE, DASHBOARD_NAMES, dashboards
 from todos.core.settings import Settings
+from tools.delivery.chart import ENVIRONMENTS
 
 ENVS = list(ENVIRONMENTS)
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack.chart_check import ENVIRONMENTS, REPO_ROOT
 from tests.chart.conftest import Chart, Doc, find, one
+from tools.delivery.chart import ENVIRONMENTS, REPO_ROOT
 
 ENVS = list(ENVIRONMENTS)
 WORKLOAD_KINDS = ("Deployment", "Job", "Pod")
@@ -252,7 +252,7 @@ def test_chart_check_fails_readably_for_a_broken_values_file(tmp_path: Path) -> 
         [
             sys.executable,
             "-m",
-            "devstack.chart_check",
+            "tools.delivery.chart",
             "--skip-checkov",
             "--out",
             str(tmp_path),

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from devstack.chart_check import CHART
+from tools.delivery.chart import CHART
 
 VALUES = CHART / "values.yaml"
 

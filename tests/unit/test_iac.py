@@ -8,8 +8,9 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from devstack import checkov, iaclint, toolchain
+from devstack import toolchain
 from devstack.paths import REPO_ROOT
+from tools.delivery import checkov, iaclint
 
 pytestmark = pytest.mark.unit
 

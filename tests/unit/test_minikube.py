@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
-from devstack import minikube
+from tools.delivery import minikube
 
 pytestmark = pytest.mark.unit
 
@@ -35,6 +37,6 @@ def test_secrets_are_valid_manifests_with_every_key_the_chart_reads() -> None:
     assert doc["metadata"] == {"name": "todo-workflows", "namespace": "todo"}
     assert doc["stringData"] == {"database-url": "postgresql://u:p@h:5432/todo"}
     values = yaml.safe_load((minikube.CHART / "values.yaml").read_text())
-    source = (minikube.REPO_ROOT / "devstack" / "minikube.py").read_text()
+    source = Path(minikube.__file__).read_text()
     for key in values["secrets"]["keys"].values():
         assert not key or f'"{key}"' in source, key

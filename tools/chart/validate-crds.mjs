@@ -2,7 +2,7 @@
 // from their CRDs (npm packages @kubernetes-models/<package>). Reads {packages, resources}
 // on stdin: `packages` maps an API group to its package, `resources` is the list to check.
 // Prints one JSON line per resource: {index, ok, errors}.
-// Run by devstack/chart_check.py with CRD_MODELS_DIR set to the node_modules npm installed.
+// Run by tools/delivery/chart.py with CRD_MODELS_DIR set to the node_modules npm installed.
 import { pathToFileURL } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";

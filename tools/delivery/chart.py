@@ -1,4 +1,4 @@
-"""`python -m devstack.chart_check`: the offline proof of the Helm chart (`./task chart:check`).
+"""`python -m tools.delivery.chart`: the offline proof of the Helm chart (`./task chart:check`).
 
 For the chart's defaults and each environment's values file it runs `helm lint --strict`,
 renders the chart with `helm template` (tests and hooks included) and validates every
@@ -284,7 +284,7 @@ def print_table(envs: Iterable[Rendered]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m devstack.chart_check",
+        prog="python -m tools.delivery.chart",
         description="Lint, render and validate the Helm chart for every environment, offline.",
     )
     parser.add_argument(

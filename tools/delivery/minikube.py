@@ -1,4 +1,4 @@
-"""`python -m devstack.minikube` (`./task deploy:minikube`): the whole stack on a running Minikube.
+"""`python -m tools.delivery.minikube` (`./task deploy:minikube`): the whole stack on a running Minikube.
 
 The real sequence, in order: Dapr's control plane (`dapr init -k`), the Strimzi operator,
 PostgreSQL and Mailpit (tools/minikube/backing-services.yaml), the Secrets the chart
@@ -169,7 +169,7 @@ def print_urls(runner: Runner) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m devstack.minikube",
+        prog="python -m tools.delivery.minikube",
         description="Deploy Dapr, Strimzi Kafka, PostgreSQL and the chart to a running Minikube.",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
