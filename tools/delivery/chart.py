@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -34,6 +35,7 @@ import yaml
 
 from devstack import progress, toolchain
 from devstack.paths import REPO_ROOT, default_run_dir
+from tools.delivery import checkov
 
 CHART = REPO_ROOT / "charts" / "todo-workflows"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
@@ -58,7 +60,6 @@ CRD_PACKAGES = {
     "core.strimzi.io": "strimzi-kafka-operator",
     "monitoring.coreos.com": "prometheus-operator",
 }
-CHECKOV_FLAGS = ("--output", "json", "--compact", "--skip-download")
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
@@ -212,17 +213,10 @@ def validate_crds(models: Path, env: Rendered) -> None:
             env.errors.append(f"{_ref(docs[line['index']])} against its CRD schema: {message}")
 
 
-@dataclass
-class CheckovSummary:
-    passed: int
-    failed: list[str]
-    skipped: list[str]
-
-
-def run_checkov(checkov: Path, rendered_dir: Path) -> CheckovSummary:
-    """checkov's Kubernetes checks over the rendered manifests and its Dockerfile checks;
-    a run that evaluated nothing is a failure, not a pass."""
-    summary = CheckovSummary(0, [], [])
+def run_checkov(rendered_dir: Path) -> tuple[checkov.Summary, list[str]]:
+    """checkov's Kubernetes checks over the rendered manifests and its Dockerfile checks, and
+    what went wrong: a run that evaluated nothing is a failure, not a pass."""
+    total, problems = checkov.Summary(), []
     # checkov silently skips a directory whose absolute path has a dot-directory (.run/)
     # in it: run it from inside the directory instead.
     runs = {
@@ -230,31 +224,17 @@ def run_checkov(checkov: Path, rendered_dir: Path) -> CheckovSummary:
         "dockerfile": (DOCKERFILE.parent, ["--file", DOCKERFILE.name]),
     }
     for framework, (cwd, target) in runs.items():
-        result = _run(
-            [str(checkov), *target, "--framework", framework, *CHECKOV_FLAGS],
-            env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
-            cwd=cwd,
-        )
-        try:
-            report = json.loads(result.stdout)
-        except json.JSONDecodeError:
-            raise SystemExit(f"checkov ({framework}) produced no report:\n" + _short(result.stderr)) from None
-        if isinstance(report, list) or report.get("check_type") != framework:
-            raise SystemExit(f"checkov ({framework}) reported something unexpected:\n{result.stdout[:2000]}")
-        counts = report["summary"]
+        reports = checkov.scan(framework, target, cwd=cwd)
+        if len(reports) != 1 or reports[0].get("check_type") != framework:
+            raise SystemExit(f"checkov ({framework}) reported something unexpected:\n{str(reports)[:2000]}")
+        counts = reports[0]["summary"]
         if counts["resource_count"] == 0 or counts["parsing_errors"]:
             found, broken = counts["resource_count"], counts["parsing_errors"]
-            summary.failed.append(f"{framework}: {found} resources evaluated, {broken} parsing errors")
-        results = report["results"]
-        summary.passed += counts["passed"]
-        for check in results["failed_checks"]:
-            summary.failed.append(
-                f"{check['check_id']} {check['check_name']}: {check['resource']} ({check['file_path']})"
-            )
-        for check in results["skipped_checks"]:
-            reason = check["check_result"].get("suppress_comment", "")
-            summary.skipped.append(f"{check['check_id']} ({reason})")
-    return summary
+            problems.append(f"{framework}: {found} resources evaluated, {broken} parsing errors")
+        # One total for the chart, whatever file each result is in.
+        for summary in checkov.summarise(reports[0], group=lambda _: "chart").values():
+            total.add(summary)
+    return total, problems + total.failures
 
 
 def lint_container_files(bin_dir: Path) -> list[str]:
@@ -282,7 +262,7 @@ def print_table(envs: Iterable[Rendered]) -> None:
     print("\n".join(lines))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tools.delivery.chart",
         description="Lint, render and validate the Helm chart for every environment, offline.",
@@ -301,22 +281,21 @@ def main(argv: list[str] | None = None) -> int:
         default=default_run_dir() / "chart-check",
         help="where the rendered manifests and report.json go (default: .run/chart-check)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def render_and_validate(envs: list[Rendered], out: Path) -> Path:
+    """Lint, render and validate each environment, keeping its manifests in out/rendered/<name>."""
     helm = toolchain.ensure(toolchain.HELM)
     # tests/chart needs promtool next; built here, its progress shows (pytest would hide it).
     toolchain.ensure(toolchain.PROMTOOL)
-    bin_dir = toolchain.ensure(toolchain.CHART_LINTERS)
+    linters = toolchain.ensure(toolchain.CHART_LINTERS)
     dapr_module = toolchain.dapr_source()
     dapr_schemas = load_dapr_schemas(dapr_module / "charts" / "dapr" / "crds")
     dapr_annotations = known_dapr_annotations(dapr_module)
     crd_models = toolchain.ensure(toolchain.CRD_MODELS)
 
-    if args.values:
-        envs = [Rendered(path.stem, path.resolve()) for path in args.values]
-    else:
-        envs = [Rendered(name, CHART / file if file else None) for name, file in ENVIRONMENTS.items()]
-    rendered_dir = args.out / "rendered"
+    rendered_dir = out / "rendered"
     rendered_dir.mkdir(parents=True, exist_ok=True)
     for stale in rendered_dir.glob("*/manifests.yaml"):
         stale.unlink()
@@ -328,34 +307,28 @@ def main(argv: list[str] | None = None) -> int:
                 (rendered_dir / env.name / "manifests.yaml").write_text(
                     yaml.safe_dump_all(env.docs, sort_keys=False)
                 )
-                validate_builtin(bin_dir, env, args.out)
+                validate_builtin(linters, env, out)
                 validate_dapr(dapr_schemas, env)
                 validate_dapr_annotations(dapr_annotations, env)
                 validate_crds(crd_models, env)
+    return rendered_dir
 
-    other_errors: list[str] = []
-    checkov = None
-    if not args.skip_checkov and all(env.docs for env in envs):
-        executable = toolchain.ensure(toolchain.CHECKOV)
-        with progress.step("checkov over the rendered manifests and the Dockerfile"):
-            checkov = run_checkov(executable, rendered_dir)
-        other_errors += [f"checkov: {failure}" for failure in checkov.failed]
-    if not args.values:
-        other_errors += lint_container_files(bin_dir)
 
+def _verdict(
+    envs: list[Rendered], summary: checkov.Summary | None, other_errors: list[str], out: Path
+) -> int:
+    """Print the tables and every problem, write report.json; 0 when nothing failed."""
     print_table(envs)
-    if checkov is not None:
-        print(
-            f"checkov: {checkov.passed} passed, {len(checkov.failed)} failed, {len(checkov.skipped)} skipped"
-        )
-        for skip, count in sorted(Counter(checkov.skipped).items()):
+    if summary is not None:
+        print(f"checkov: {summary.passed} passed, {summary.failed} failed, {summary.skipped} skipped")
+        for skip, count in sorted(Counter(summary.skips).items()):
             print(f"  skipped {count:>3} x {skip}")
     report = {
         "environments": {env.name: {"kinds": dict(env.kinds), "errors": env.errors} for env in envs},
-        "checkov": checkov.__dict__ if checkov else None,
+        "checkov": dataclasses.asdict(summary) if summary else None,
         "other_errors": other_errors,
     }
-    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.json").write_text(json.dumps(report, indent=2))
 
     failures = [(env.name, error) for env in envs for error in env.errors]
     failures += [("chart", error) for error in other_errors]
@@ -364,8 +337,28 @@ def main(argv: list[str] | None = None) -> int:
         for name, error in failures:
             progress.say(f"  [{name}] {error}")
         return 1
-    progress.say(f"\nThe chart check passed; rendered manifests in {rendered_dir}")
+    progress.say(f"\nThe chart check passed; rendered manifests in {out / 'rendered'}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    if args.values:
+        envs = [Rendered(path.stem, path.resolve()) for path in args.values]
+    else:
+        envs = [Rendered(name, CHART / file if file else None) for name, file in ENVIRONMENTS.items()]
+    rendered_dir = render_and_validate(envs, args.out)
+
+    other_errors: list[str] = []
+    summary = None
+    if not args.skip_checkov and all(env.docs for env in envs):
+        toolchain.ensure(toolchain.CHECKOV)  # installed before the timed step, if it must be
+        with progress.step("checkov over the rendered manifests and the Dockerfile"):
+            summary, problems = run_checkov(rendered_dir)
+        other_errors += [f"checkov: {problem}" for problem in problems]
+    if not args.values:
+        other_errors += lint_container_files(toolchain.ensure(toolchain.CHART_LINTERS))
+    return _verdict(envs, summary, other_errors, args.out)
 
 
 if __name__ == "__main__":
