@@ -1,2 +1,2 @@
-"""The pinned inputs of the toolchain (versions.toml, the Go module dapr/, the Maven pom kafka/,
-the Python tools' locks, the chart's CRD models) and, in delivery/, the delivery checks."""
+"""The toolchain's pinned inputs (versions.toml, the Go module for Dapr, the Maven pom for Kafka,
+one hashed lock per Python tool, the chart's CRD schemas) and, in delivery/, the delivery checks."""
