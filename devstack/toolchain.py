@@ -52,7 +52,7 @@ class Tool:
     `install` fills an empty staging directory, and `entry` is what ensure() returns inside the
     tool's directory (a binary, bin/, libs/). `version` names the directory; a tool pinned by a
     `lock` is named by the lock's digest instead. `needs` are the commands the install runs;
-    `instead` says, when they are missing, what would do instead of installing.
+    `instead` is what the refusal offers when they are missing: what to provide in its place.
     """
 
     name: str
@@ -417,7 +417,7 @@ TERRAFORM = Tool(
     needs=("go",),
     version=VERSIONS["terraform"],
     elsewhere=_terraform_elsewhere,
-    instead="a terraform 1.5+ on PATH or in $TERRAFORM",
+    instead=f"a terraform {'.'.join(map(str, TERRAFORM_MINIMUM))}+ on PATH or in $TERRAFORM",
     usable=_terraform_usable,
 )
 HELM = _go_tool("helm", "helm.sh/helm/v3/cmd/helm")
