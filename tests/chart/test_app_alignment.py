@@ -65,8 +65,8 @@ def test_every_todo_variable_the_chart_sets_is_a_setting(chart: Chart, env: str)
                 if name.startswith("TODO_"):
                     seen.add(name)
                     assert name.removeprefix("TODO_").lower() in fields, (
-                        f"{doc['kind']}/{doc['metadata']['name']} sets {name}, which todos.settings.Settings "
-                        "does not read"
+                        f"{doc['kind']}/{doc['metadata']['name']} sets {name}, which "
+                        "todos.core.settings.Settings does not read"
                     )
     assert {"TODO_SMTP_SECURITY", "TODO_OUTBOX_POLL_SECONDS", "TODO_LOG_FORMAT", "TODO_SMTP_USERNAME"} <= seen
 
