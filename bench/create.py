@@ -10,19 +10,8 @@ from typing import Any
 
 import httpx
 
-from bench.harness import (
-    Context,
-    Figure,
-    Goal,
-    Outcome,
-    Users,
-    due_tomorrow,
-    http_send,
-    latency_figures,
-    measured,
-    open_loop,
-    recurring_body,
-)
+from bench.harness import Context, Figure, Goal, Outcome, latency_figures, measured
+from bench.load import Users, due_tomorrow, http_send, open_loop, recurring_body
 
 NAME = "create"
 PROFILE = "default"

@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.harness import Bar, Context, Figure, Goal, Outcome, measured
+from bench.harness import Context, Figure, Goal, Outcome, measured
+from bench.load import Bar
 from devstack import kafka, progress
 from devstack.stack import Stack
 

@@ -22,7 +22,8 @@ import httpx
 
 from bench import step
 from bench.floor_app import WORKFLOW
-from bench.harness import Context, Figure, Goal, Outcome, closed_loop, measured, wait_stack_idle
+from bench.harness import Context, Figure, Goal, Outcome, measured, wait_stack_idle
+from bench.load import closed_loop
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT
 from devstack.ports import SidecarPorts, free_port
 from devstack.process import ManagedProcess

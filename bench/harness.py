@@ -1,5 +1,7 @@
 """What every benchmark shares: figures with goals and conditions, the stacks
-they run on, load generators, progress lines, and process/machine facts."""
+they run on, the engine's and the outbox's backlogs, and process/machine
+facts. The load itself (users, bodies, open and closed loops) is bench/load.py,
+which the tests drive their stacks with too."""
 
 from __future__ import annotations
 
@@ -8,30 +10,24 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import httpx
 import psycopg
 
+from bench.load import stack_in_new_dir
 from devstack import progress
 from devstack.paths import REPO_ROOT
-from devstack.ports import StackPorts
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
 
 Op = Literal["<=", ">=", "=="]
 # How many users a benchmark's requests come from (`--users`).
 DEFAULT_USERS = 100
-K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -220,17 +216,13 @@ class Stacks:
         if self._current is not None and self._current[0] == profile:
             return self._current[1]
         self.close()
-        run_dir = Path(tempfile.mkdtemp(prefix=f"bench-{profile}-"))
-        run_dir.chmod(0o755)  # the unprivileged PostgreSQL user must reach its data dir
-        stack = Stack(
-            StackConfig(
-                profile=profile,
-                ports=StackPorts.random(),
-                run_dir=run_dir,
-                log_level="warn",
-                api_sidecar_memory_mib=self.api_sidecar_memory_mib,
-            )
+        stack = stack_in_new_dir(
+            f"bench-{profile}-",
+            profile=profile,
+            log_level="warn",
+            api_sidecar_memory_mib=self.api_sidecar_memory_mib,
         )
+        run_dir = stack.run_dir
         with progress.step(f"Starting a {profile}-profile stack in {run_dir}"):
             try:
                 stack.start()
@@ -264,196 +256,7 @@ class Context:
     results: dict[str, Outcome] = field(default_factory=dict)
 
 
-# ---- load -------------------------------------------------------------------------
-
-
-def headers_for(user: str) -> dict[str, str]:
-    from api.auth import issue_token
-    from todos.core.settings import DEV_JWT_SECRET, Settings
-
-    settings = Settings(env="dev", jwt_secret=DEV_JWT_SECRET)
-    return {"Authorization": f"Bearer {issue_token(user, settings)}"}
-
-
-class Users:
-    """The users a benchmark's requests come from, in turn: request i as user
-    i mod count. A chatbot backend serves many users, and the count shapes
-    the work: one user's events form one ordered chain, which the outbox
-    relay publishes one event per request (todos/relay.py)."""
-
-    def __init__(self, kind: str, count: int) -> None:
-        run = uuid.uuid4().hex[:6]
-        self.ids = [f"bench-{kind}-{run}-{n}" for n in range(count)]
-        self._headers = {user: headers_for(user) for user in self.ids}
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def of(self, index: int) -> str:
-        return self.ids[index % len(self.ids)]
-
-    def headers(self, user: str) -> dict[str, str]:
-        return self._headers[user]
-
-    def headers_at(self, index: int) -> dict[str, str]:
-        """The headers of request `index`, as user `of(index)`."""
-        return self._headers[self.of(index)]
-
-
-def due_tomorrow() -> str:
-    return (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0).isoformat()
-
-
-def recurring_body(title: str) -> dict[str, Any]:
-    return {"title": title, "due_at": due_tomorrow(), "recurrence": {"rule": "daily", "timezone": "UTC"}}
-
-
-class Bar:
-    """A progress line per benchmark on stderr: redrawn in place on a terminal,
-    one line per tenth of the way in a CI log."""
-
-    def __init__(self, label: str, total: int) -> None:
-        self.counter = progress.Counter(label, total)
-        self.started = time.monotonic()
-        self._lock = threading.Lock()
-
-    def advance(self, n: int = 1) -> None:
-        with self._lock:
-            self.counter.advance(n)
-
-    def __enter__(self) -> Bar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.counter.finish()
-
-
-@dataclass
-class Shot:
-    """One request of a load run: when it was due to go, how long it took."""
-
-    index: int
-    due: float  # epoch seconds
-    seconds: float
-    ok: bool
-    detail: str = ""
-
-
-def open_loop(
-    label: str, count: int, rate: float, send: Callable[[int], tuple[bool, str]], workers: int = 0
-) -> list[Shot]:
-    """Request i goes at start + i/rate whatever the others do (a slow answer
-    does not slow the offered load); latency counts from that due time, so a
-    late sender is charged to the system, not hidden."""
-    pool_size = workers or max(16, int(rate))
-    start = time.time() + 0.2
-    shots: list[Shot] = []
-    lock = threading.Lock()
-
-    with Bar(f"{label}: {count} at {rate:g}/s", count) as bar:
-
-        def fire(index: int) -> None:
-            due = start + index / rate
-            delay = due - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            ok, detail = send(index)
-            shot = Shot(index, due, time.time() - due, ok, detail)
-            with lock:
-                shots.append(shot)
-            bar.advance()
-
-        with ThreadPoolExecutor(pool_size) as pool:
-            list(pool.map(fire, range(count)))
-    return sorted(shots, key=lambda s: s.index)
-
-
-def closed_loop(label: str, count: int, workers: int, send: Callable[[int], object]) -> float:
-    """As fast as `workers` concurrent senders go; returns the elapsed seconds."""
-    started = time.monotonic()
-    with Bar(label, count) as bar, ThreadPoolExecutor(workers) as pool:
-
-        def one(index: int) -> None:
-            send(index)
-            bar.advance()
-
-        list(pool.map(one, range(count)))
-    return time.monotonic() - started
-
-
-def http_send(
-    client: httpx.Client,
-    method: str,
-    path: Callable[[K], str],
-    expect: int,
-    headers: Callable[[K], dict[str, str]],
-    **kwargs: Any,
-) -> Callable[[K], tuple[bool, str]]:
-    """A sender for the load loops: (answered as expected, what went wrong)."""
-
-    def send(key: K) -> tuple[bool, str]:
-        try:
-            response = client.request(method, path(key), headers=headers(key), **kwargs)
-        except httpx.HTTPError as error:
-            return False, repr(error)
-        return response.status_code == expect, "" if response.status_code == expect else response.text[:200]
-
-    return send
-
-
-def create_series(
-    stack: Stack, count: int, users: Users, label: str, workers: int = 16, budget_s: float | None = None
-) -> list[dict[str, Any]]:
-    """Up to `count` daily series (occurrence #1 due tomorrow), created as fast
-    as `workers` concurrent clients go; with `budget_s`, no new one is started
-    after that many seconds, and only those created are returned."""
-    created: list[dict[str, Any]] = [{} for _ in range(count)]
-    deadline = time.monotonic() + budget_s if budget_s is not None else float("inf")
-    with httpx.Client(base_url=stack.app_url, timeout=120) as client:
-
-        def one(index: int) -> None:
-            if time.monotonic() > deadline:
-                return
-            response = client.post(
-                "/v1/tasks", json=recurring_body(f"bench {index}"), headers=users.headers_at(index)
-            )
-            response.raise_for_status()
-            created[index] = response.json()
-
-        closed_loop(label, count, workers, one)
-    return [task for task in created if task]
-
-
-def completion_sender(
-    client: httpx.Client, tasks: Sequence[dict[str, Any]], users: Users
-) -> Callable[[str], tuple[bool, str]]:
-    """Completes a series' current task (the key is the series id) as its owner."""
-    task_of = {task["series_id"]: task for task in tasks}
-    return http_send(
-        client,
-        "POST",
-        lambda series: f"/v1/tasks/{task_of[series]['id']}/complete",
-        200,
-        headers=lambda series: users.headers(task_of[series]["user_id"]),
-    )
-
-
-def wait_workflows_started(database_url: str, series_ids: Sequence[str], timeout: float) -> None:
-    """Every series' workflow scheduled (the service records it when daprd
-    accepted the start; the first run follows through a scheduler job, see
-    wait_engine_idle)."""
-    ids = [uuid.UUID(s) for s in series_ids]
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(database_url) as conn:
-        while True:
-            row = conn.execute(
-                "SELECT count(*) FROM series WHERE id = ANY(%s) AND workflow_started_at IS NOT NULL", (ids,)
-            ).fetchone()
-            if row is not None and row[0] == len(ids):
-                return
-            if time.monotonic() > deadline:
-                raise SystemExit(f"only {row[0] if row else 0}/{len(ids)} series' workflows started in time")
-            time.sleep(0.5)
+# ---- the engine's backlog -------------------------------------------------------------
 
 
 def _scheduler_triggers(stack: Stack) -> float:
@@ -508,23 +311,6 @@ def _wait_outbox_drained(stack: Stack, timeout: float) -> float:
                 raise SystemExit(f"the outbox still held unpublished events after {timeout:.0f}s")
             time.sleep(0.5)
     return time.monotonic() - started
-
-
-def next_task_times(database_url: str, series_ids: Sequence[str], timeout: float) -> dict[str, float]:
-    """{series id: epoch seconds its occurrence #2 was created (committed by
-    the workflow's activity)}, waiting until all are there or `timeout`."""
-    ids = [uuid.UUID(s) for s in series_ids]
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(database_url) as conn:
-        while True:
-            rows = conn.execute(
-                "SELECT series_id, extract(epoch FROM created_at) FROM tasks "
-                "WHERE series_id = ANY(%s) AND occurrence_index = 2",
-                (ids,),
-            ).fetchall()
-            if len(rows) == len(ids) or time.monotonic() > deadline:
-                return {str(series): float(at) for series, at in rows}
-            time.sleep(0.5)
 
 
 @contextmanager

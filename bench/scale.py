@@ -29,17 +29,13 @@ from bench.harness import (
     Figure,
     Goal,
     Outcome,
-    Users,
-    completion_sender,
-    create_series,
     latency_figures,
     measured,
-    next_task_times,
     rss_bytes,
     stack_roots,
     wait_stack_idle,
-    wait_workflows_started,
 )
+from bench.load import Users, completion_sender, create_series, next_task_times, wait_workflows_started
 from devstack.stack import STATE_DATABASE, go_memlimit
 
 NAME = "scale"
@@ -71,7 +67,7 @@ def run(ctx: Context) -> Outcome:
     with measured(stack) as facts:
         started = time.monotonic()
         budget = ctx.scale_minutes * 60 if ctx.scale_minutes else None
-        tasks = create_series(stack, count, users, f"creating {count:,} series", WORKERS, budget)
+        tasks = create_series(stack.app_url, count, users, f"creating {count:,} series", WORKERS, budget)
         elapsed = time.monotonic() - started
     count = len(tasks)  # fewer when the time budget ran out first
     chosen = random.sample(tasks, min(count, 10 if ctx.quick else 1000))

@@ -18,20 +18,14 @@ from typing import Any
 
 import httpx
 
-from bench.harness import (
-    Context,
-    Figure,
-    Goal,
-    Outcome,
+from bench.harness import Context, Figure, Goal, Outcome, latency_figures, measured, wait_stack_idle
+from bench.load import (
     Users,
     closed_loop,
     completion_sender,
     create_series,
-    latency_figures,
-    measured,
     next_task_times,
     open_loop,
-    wait_stack_idle,
     wait_workflows_started,
 )
 
@@ -123,7 +117,7 @@ def run(ctx: Context) -> Outcome:
     rate, seconds, burst = sizes(ctx)
     count = int(rate * seconds)
     users = Users("step", ctx.users)
-    tasks = create_series(stack, count + burst, users, "creating series")
+    tasks = create_series(stack.app_url, count + burst, users, "creating series")
     series = [t["series_id"] for t in tasks]
     wait_workflows_started(stack.database_url, series, timeout=600)
     wait_stack_idle(stack, timeout=600)

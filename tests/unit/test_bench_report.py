@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bench.harness import Figure, Goal, Users, percentile
+from bench.harness import Figure, Goal, percentile
+from bench.load import Users
 from bench.report import BEGIN, END, table, value_text, write_docs
 
 pytestmark = pytest.mark.unit
