@@ -6,7 +6,7 @@ many tasks, and waiting for what the load caused, read from PostgreSQL.
 It lives in bench, the package that exists to drive load, and the tests
 import it: bench is checked by mypy strict and runs as `python -m bench`
 without the tests' tree or pytest. So nothing here fails through pytest: a
-wait that runs out raises TimeoutError and a refused request Refused, which
+wait that runs out raises WaitTimeout and a refused request Refused, which
 the tests report as failures and the bench's runner as the benchmark's error.
 What a caller checks about the results stays with the caller.
 """
@@ -284,16 +284,20 @@ def completion_sender(
 # ---- what the load caused, from the source of truth ------------------------------------
 
 
+class WaitTimeout(TimeoutError):
+    """A wait for what the load caused ran out (not a timeout inside a check)."""
+
+
 def wait_for(check: Callable[[], T], timeout: float, interval: float, what: str) -> T:
     """Call `check` every `interval` seconds until it returns something truthy,
-    and return that; TimeoutError naming `what` after `timeout` seconds."""
+    and return that; WaitTimeout naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
 
 

@@ -6,18 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from todos.core.settings import DEV_JWT_SECRET, Settings
+# Every tier's test users sign in as the load driver's users do: one place
+# that knows the dev secret the stacks accept.
+from bench.load import auth as auth
+from bench.load import token_for as token_for
 from todos.series.models import Basis, Series
-
-
-def token_for(user: str, **kwargs: object) -> str:
-    from api.auth import issue_token
-
-    return issue_token(user, Settings(env="dev", jwt_secret=DEV_JWT_SECRET), **kwargs)  # type: ignore[arg-type]
-
-
-def auth(user: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token_for(user)}"}
 
 
 def event_envelope(**overrides: object) -> dict[str, object]:

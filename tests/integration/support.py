@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from bench import load
 from devstack import kafka
-from devstack.ports import StackPorts
-from devstack.stack import Stack, StackConfig
+from devstack.stack import Stack
 from tests.helpers import auth
 
 # Short timers so tests see reconciliation within seconds, not minutes.
@@ -37,27 +35,15 @@ FAST_TIMERS = {
 def running_stack(
     name: str, profile: str = "default", *, tracing: bool = False, **app_env: str
 ) -> Iterator[Stack]:
-    """A stack on free ports in a fresh directory of its own, removed after.
-
-    Not under pytest's basetemp: pytest makes that 0700 again at every session
-    start, which would lock out the unprivileged PostgreSQL user of a stack
-    another session (a parallel run) is starting."""
-    run_dir = Path(tempfile.mkdtemp(prefix=f"todo-{name}-"))
-    run_dir.chmod(0o755)
-    stack = Stack(
-        StackConfig(
-            profile=profile,
-            ports=StackPorts.random(),
-            run_dir=run_dir,
-            app_env={**FAST_TIMERS, **app_env},
-            tracing=tracing,
-        )
+    """A stack on free ports in a fresh directory of its own, removed after."""
+    stack = load.stack_in_new_dir(
+        f"todo-{name}-", profile=profile, app_env={**FAST_TIMERS, **app_env}, tracing=tracing
     )
     try:
         with stack:
             yield stack
     finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        shutil.rmtree(stack.run_dir, ignore_errors=True)
 
 
 def create_recurring_task(
@@ -66,7 +52,7 @@ def create_recurring_task(
     """POST /v1/tasks with a recurrence: the first occurrence of a new series."""
     response = client.post(
         "/v1/tasks",
-        json={"title": title, "due_at": due_at, "recurrence": {"rule": rule, "timezone": timezone}},
+        json=load.recurring_body(title, due_at=due_at, rule=rule, timezone=timezone),
         headers=auth(user),
     )
     assert response.status_code == 201, response.text
@@ -76,15 +62,7 @@ def create_recurring_task(
 
 def create_reminded_task(client: httpx.Client, user: str, title: str, at: datetime) -> dict[str, Any]:
     """POST /v1/tasks with one reminder `at`, the task due an hour later."""
-    response = client.post(
-        "/v1/tasks",
-        json={
-            "title": title,
-            "due_at": (at + timedelta(hours=1)).isoformat(),
-            "reminders": [{"at": at.isoformat()}],
-        },
-        headers=auth(user),
-    )
+    response = client.post("/v1/tasks", json=load.reminded_body(title, at), headers=auth(user))
     assert response.status_code == 201, response.text
     task: dict[str, Any] = response.json()
     return task
@@ -103,14 +81,12 @@ def wait_until(
     check: Callable[[], Any], timeout: float = 30, interval: float = 0.2, what: str = "condition"
 ) -> Any:
     """Poll until `check()` is truthy; return its value or fail saying what."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    try:
+        return load.wait_for(check, timeout, interval, what)
+    except load.WaitTimeout as error:
+        # Outside the handler, so the report shows the failure, not a chain.
+        message = str(error)
+    pytest.fail(message)
 
 
 def read_topic(bootstrap: str, topic: str, keep: Any, want: int, timeout: float = 60) -> list[Any]:
