@@ -10,18 +10,17 @@ import threading
 import time
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import psycopg
 
+from bench import load
 from devstack.smtp_sink import read_mail
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import create_reminded_task, wait_until
+from tests.integration.support import wait_until
 
 
 @dataclass(frozen=True)
@@ -51,46 +50,21 @@ def new_user(scenario: str) -> str:
     return f"chaos-{scenario}-{uuid.uuid4().hex[:6]}"
 
 
-def query(stack: Stack, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(stack.database_url, autocommit=True, connect_timeout=5) as conn:
-        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-
-
-def execute(stack: Stack, sql: str, *params: Any) -> int:
-    """A statement without results; returns the rows it touched."""
-    with psycopg.connect(stack.database_url, autocommit=True, connect_timeout=5) as conn:
-        return conn.execute(sql, params).rowcount  # type: ignore[arg-type]
-
-
 def create_series(stack: Stack, user: str, count: int) -> list[dict[str, Any]]:
     """`count` daily series due tomorrow (so no timer wakes them during the
-    test), each with its workflow started."""
-    due = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0).isoformat()
-    body = {"title": "chaos", "due_at": due, "recurrence": {"rule": "daily", "timezone": "UTC"}}
+    test), all from `user`, each with its workflow started."""
+    body = load.recurring_body("chaos")
     headers = auth(user)
-    with httpx.Client(base_url=stack.app_url, timeout=60) as client:
-
-        def one(_: int) -> dict[str, Any]:
-            response = client.post("/v1/tasks", json=body, headers=headers)
-            assert response.status_code == 201, response.text
-            return response.json()  # type: ignore[no-any-return]
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            tasks = list(pool.map(one, range(count)))
-    ids = [uuid.UUID(t["series_id"]) for t in tasks]
-    wait_until(
-        lambda: (
-            query(
-                stack,
-                "SELECT count(*) FROM series WHERE id = ANY(%s) AND workflow_started_at IS NOT NULL",
-                ids,
-            )[0][0]
-            == count
-        ),
-        timeout=300,
-        interval=0.5,
-        what=f"the workflows of {count} series to start",
+    tasks = load.create_tasks(
+        stack.app_url,
+        count,
+        lambda _: body,
+        lambda _: headers,
+        f"creating {count} series",
+        workers=8,
+        timeout=60,
     )
+    load.wait_workflows_started(stack.database_url, [t["series_id"] for t in tasks], timeout=300)
     return tasks
 
 
@@ -128,11 +102,8 @@ class Completer:
             if text:
                 self.unexpected.append(text)
 
-    def _complete(self, client: httpx.Client, index: int, task_id: str, started: float) -> None:
-        if self.rate:
-            delay = started + index / self.rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+    def _complete(self, client: httpx.Client, task_id: str) -> tuple[bool, str]:
+        """One task, retried as a client would; (completed, what went wrong)."""
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             try:
@@ -143,33 +114,39 @@ class Completer:
                 continue
             if response.status_code == 200:
                 self._count("200")
-                return
+                return True, ""
             if response.status_code in RETRYABLE:
                 self._count(str(response.status_code))
                 assert response.headers["content-type"] == "application/problem+json", response.text
                 time.sleep(0.5)
                 continue
-            self._count(str(response.status_code), f"{response.status_code} {response.text[:300]}")
-            return
-        self._count("gave up", f"task {task_id} not completed within {self.timeout:.0f}s")
+            failure = f"{response.status_code} {response.text[:300]}"
+            self._count(str(response.status_code), failure)
+            return False, failure
+        failure = f"task {task_id} not completed within {self.timeout:.0f}s"
+        self._count("gave up", failure)
+        return False, failure
 
     def _run(self) -> None:
-        started = time.monotonic()
-        with (
-            httpx.Client(base_url=self.stack.app_url, timeout=30) as client,
-            ThreadPoolExecutor(max_workers=self.workers) as pool,
-        ):
-            for future in [
-                pool.submit(self._complete, client, i, t["id"], started) for i, t in enumerate(self.tasks)
-            ]:
-                future.result()
+        label, count = "completing", len(self.tasks)
+        with httpx.Client(base_url=self.stack.app_url, timeout=30) as client:
+
+            def send(index: int) -> tuple[bool, str]:
+                return self._complete(client, self.tasks[index]["id"])
+
+            # Each failure is already counted and kept in `unexpected`, where
+            # the test looks: the loops' own record of it is not needed.
+            if self.rate:
+                load.open_loop(label, count, self.rate, send, self.workers)
+            else:
+                load.closed_loop(label, count, self.workers, send)
 
 
 def step_counts(stack: Stack, series_ids: list[str]) -> dict[str, int]:
     """Occurrence #1 completed, #2 created, and anything beyond #2."""
     ids = [uuid.UUID(s) for s in series_ids]
-    completed, second, beyond = query(
-        stack,
+    completed, second, beyond = load.query(
+        stack.database_url,
         """
         SELECT count(*) FILTER (WHERE occurrence_index = 1 AND status = 'completed'),
                count(*) FILTER (WHERE occurrence_index = 2),
@@ -196,8 +173,8 @@ def one_step_each(stack: Stack, series_ids: list[str], timeout: float) -> dict[s
     # Room for a late duplicate step (a retried activity, a replay) to show.
     time.sleep(5)
     ids = [uuid.UUID(s) for s in series_ids]
-    rows = query(
-        stack,
+    rows = load.query(
+        stack.database_url,
         """
         SELECT s.id, s.occurrence_index, s.current_task_id,
                array_agg(t.occurrence_index ORDER BY t.occurrence_index),
@@ -269,13 +246,21 @@ def plan_reminders(
     """`count` one-off tasks whose reminders fall due from `first_in` seconds
     from now over `spread` seconds: around the fault that follows."""
     now = datetime.now(UTC)
-    planned = []
-    with httpx.Client(base_url=stack.app_url, timeout=60) as client:
-        for i in range(count):
-            at = now + timedelta(seconds=first_in + spread * i / max(1, count - 1))
-            title = f"{user} reminder {i:03d}"
-            create_reminded_task(client, user, title, at)
-            planned.append(PlannedReminder(title, at))
+    planned = [
+        PlannedReminder(
+            f"{user} reminder {i:03d}", now + timedelta(seconds=first_in + spread * i / max(1, count - 1))
+        )
+        for i in range(count)
+    ]
+    load.create_tasks(
+        stack.app_url,
+        count,
+        lambda i: load.reminded_body(planned[i].title, planned[i].at),
+        lambda _: auth(user),
+        f"planning {count} reminders",
+        workers=1,  # one after the other, in the order they fall due
+        timeout=60,
+    )
     return planned
 
 

@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from bench import load
 from devstack.stack import Stack
-from tests.chaos.support import Scale, create_series, execute, new_user, one_step_each
+from tests.chaos.support import Scale, create_series, new_user, one_step_each
 from tests.helpers import auth
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(1200)]
@@ -81,8 +82,8 @@ def test_ten_concurrent_task_completed_events_make_one_next_task(
     right after the commit), then the event arrives ten times at once."""
     user = new_user("event-x10")
     tasks = create_series(chaos_stack, user, series_count(scale))
-    completed = execute(
-        chaos_stack,
+    completed = load.execute(
+        chaos_stack.database_url,
         "UPDATE tasks SET status = 'completed', completed_at = now(), updated_at = now() WHERE id = ANY(%s)",
         [uuid.UUID(t["id"]) for t in tasks],
     )
