@@ -20,7 +20,6 @@ import random
 import time
 from typing import Any
 
-import httpx
 import psycopg
 
 from bench import step
@@ -35,7 +34,7 @@ from bench.harness import (
     stack_roots,
     wait_stack_idle,
 )
-from bench.load import Users, completion_sender, create_series, next_task_times, wait_workflows_started
+from bench.load import Users, create_series, wait_workflows_started
 from devstack.stack import STATE_DATABASE, go_memlimit
 
 NAME = "scale"
@@ -71,7 +70,8 @@ def run(ctx: Context) -> Outcome:
         elapsed = time.monotonic() - started
     count = len(tasks)  # fewer when the time budget ran out first
     chosen = random.sample(tasks, min(count, 10 if ctx.quick else 1000))
-    wait_workflows_started(stack.database_url, [t["series_id"] for t in chosen], timeout=1800)
+    chosen_series = [t["series_id"] for t in chosen]
+    wait_workflows_started(stack.database_url, chosen_series, timeout=1800)
     backlog_s, outbox_backlog_s = wait_stack_idle(stack, timeout=3600)
     rss = rss_bytes(stack_roots(stack))
     sizes = database_sizes(stack.database_url)
@@ -95,17 +95,7 @@ def run(ctx: Context) -> Outcome:
     }
     app_and_sidecar = rss["app-api"] + rss["daprd-api"]
 
-    with httpx.Client(base_url=stack.app_url, timeout=120) as client:
-        result = step.measure_steps(
-            "scale step",
-            [t["series_id"] for t in chosen],
-            [],
-            STEP_RATE,
-            completion_sender(client, chosen, users),
-            lambda keys: next_task_times(stack.database_url, keys, timeout=300),
-            lambda: measured(stack),
-            users=len(users),
-        )
+    result = step.measure_series_steps("scale step", stack, chosen, chosen_series, [], STEP_RATE, users)
     step_conditions = {**result.conditions, "active_series": count}
     figures = [
         Figure("series created per s", count / elapsed, "/s", create_conditions, Goal(">=", GOAL_RATE)),

@@ -28,6 +28,7 @@ from bench.load import (
     open_loop,
     wait_workflows_started,
 )
+from devstack.stack import Stack
 
 NAME = "step"
 PROFILE = "default"
@@ -103,6 +104,31 @@ def measure_steps(
     )
 
 
+def measure_series_steps(
+    label: str,
+    stack: Stack,
+    tasks: Sequence[dict[str, Any]],
+    fixed: Sequence[str],
+    burst: Sequence[str],
+    rate: float,
+    users: Users,
+) -> StepRun:
+    """measure_steps over our series (keys: series ids among `tasks`): a step
+    is its current task completed by its owner, timed by the commit of
+    occurrence #2. The step benchmark's and the scale benchmark's."""
+    with httpx.Client(base_url=stack.app_url, timeout=120) as client:
+        return measure_steps(
+            label,
+            fixed,
+            burst,
+            rate,
+            completion_sender(client, tasks, users),
+            lambda keys: next_task_times(stack.database_url, keys, timeout=300),
+            lambda: measured(stack),
+            users=len(users),
+        )
+
+
 def figures(label: str, run: StepRun, goal_p95: float | None) -> list[Figure]:
     return [
         *latency_figures(label, run.latencies, run.conditions, goal_p95),
@@ -121,17 +147,7 @@ def run(ctx: Context) -> Outcome:
     series = [t["series_id"] for t in tasks]
     wait_workflows_started(stack.database_url, series, timeout=600)
     wait_stack_idle(stack, timeout=600)
-    with httpx.Client(base_url=stack.app_url, timeout=120) as client:
-        result = measure_steps(
-            "step",
-            series[:count],
-            series[count:],
-            rate,
-            completion_sender(client, tasks, users),
-            lambda keys: next_task_times(stack.database_url, keys, timeout=300),
-            lambda: measured(stack),
-            users=len(users),
-        )
+    result = measure_series_steps("step", stack, tasks, series[:count], series[count:], rate, users)
     return Outcome(
         figures(NAME, result, GOAL_P95_S),
         {"cpu_during_fixed_rate": result.facts, "latencies_s_in_send_order": result.latencies},
