@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench import load
+from bench.load import execute
 from devstack.stack import Stack
 from tests.chaos.support import Scale, create_series, new_user, one_step_each
 from tests.helpers import auth
@@ -82,7 +82,7 @@ def test_ten_concurrent_task_completed_events_make_one_next_task(
     right after the commit), then the event arrives ten times at once."""
     user = new_user("event-x10")
     tasks = create_series(chaos_stack, user, series_count(scale))
-    completed = load.execute(
+    completed = execute(
         chaos_stack.database_url,
         "UPDATE tasks SET status = 'completed', completed_at = now(), updated_at = now() WHERE id = ANY(%s)",
         [uuid.UUID(t["id"]) for t in tasks],

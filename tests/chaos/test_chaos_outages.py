@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bench import load
+from bench.load import query
 from devstack.stack import AUDIT, Stack
 from tests.chaos.support import Completer, Scale, create_series, new_user, one_step_each, step_counts
 from tests.helpers import auth
@@ -175,12 +175,12 @@ def broker_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
 
 
 def outbox_ids(stack: Stack, user: str) -> set[str]:
-    rows = load.query(stack.database_url, "SELECT event_id FROM outbox WHERE partition_key = %s", user)
+    rows = query(stack.database_url, "SELECT event_id FROM outbox WHERE partition_key = %s", user)
     return {str(event_id) for (event_id,) in rows}
 
 
 def audited(stack: Stack, user: str) -> dict[str, int]:
-    rows = load.query(
+    rows = query(
         stack.database_url,
         "SELECT event_id, count(*) FROM audit_log WHERE user_id = %s GROUP BY event_id",
         user,
@@ -189,7 +189,7 @@ def audited(stack: Stack, user: str) -> dict[str, int]:
 
 
 def unpublished(stack: Stack) -> int:
-    return int(load.query(stack.database_url, "SELECT count(*) FROM outbox WHERE published_at IS NULL")[0][0])
+    return int(query(stack.database_url, "SELECT count(*) FROM outbox WHERE published_at IS NULL")[0][0])
 
 
 def test_broker_outage_under_load_loses_and_duplicates_no_event(
@@ -245,4 +245,4 @@ def test_broker_outage_under_load_loses_and_duplicates_no_event(
     assert backlog[-1] > backlog[0], f"the outbox should grow while the broker is down: {backlog}"
     assert counts["lost"] == 0 and counts["duplicated"] == 0 and counts["unknown"] == 0, counts
     unsent = "SELECT count(*) FROM outbox WHERE partition_key = %s AND published_at IS NULL"
-    assert load.query(stack.database_url, unsent, user)[0][0] == 0
+    assert query(stack.database_url, unsent, user)[0][0] == 0
