@@ -128,7 +128,6 @@ class Completer:
         return False, failure
 
     def _run(self) -> None:
-        label, count = "completing", len(self.tasks)
         with httpx.Client(base_url=self.stack.app_url, timeout=30) as client:
 
             def send(index: int) -> tuple[bool, str]:
@@ -137,9 +136,9 @@ class Completer:
             # Each failure is already counted and kept in `unexpected`, where
             # the test looks: the loops' own record of it is not needed.
             if self.rate:
-                load.open_loop(label, count, self.rate, send, self.workers)
+                load.open_loop("completing", len(self.tasks), self.rate, send, self.workers)
             else:
-                load.closed_loop(label, count, self.workers, send)
+                load.closed_loop("completing", len(self.tasks), self.workers, send)
 
 
 def step_counts(stack: Stack, series_ids: list[str]) -> dict[str, int]:
