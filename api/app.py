@@ -7,6 +7,7 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import TypedDict
 
 from fastapi import FastAPI
 
@@ -50,6 +51,15 @@ it is not a REST resource, so it is not described here.
 """
 
 
+class _Base(TypedDict):
+    """What every service is built on (todos.effects.Service), the same for all."""
+
+    uow: UnitOfWork
+    emitter: Emitter
+    settings: Settings
+    clock: Callable[[], datetime]
+
+
 def build_services(
     settings: Settings,
     workflows: WorkflowGateway,
@@ -61,7 +71,6 @@ def build_services(
     """Every service of the api role, wired once (the service tests wire theirs
     here too, with fake gateways)."""
     database = Database(settings)
-    emitter = Emitter(clock)
     job_calls = JobCalls(
         jobs,
         functools.partial(record_armed, database, clock),
@@ -69,19 +78,24 @@ def build_services(
         capacity=settings.job_call_queue,
     )
     starts = WorkflowStarts(database, workflows, settings, clock)
-    uow = UnitOfWork(database, job_calls, starts, workflows)
-    ledger = ReminderLedger(uow, emitter, settings, clock)
-    series = SeriesService(uow, ledger, workflows, emitter, settings, clock)
+    base = _Base(
+        uow=UnitOfWork(database, job_calls, starts, workflows),
+        emitter=Emitter(clock),
+        settings=settings,
+        clock=clock,
+    )
+    ledger = ReminderLedger(**base)
+    series = SeriesService(ledger, workflows, **base)
     return Services(
         settings=settings,
         database=database,
-        tasks=TaskService(uow, series, ledger, emitter, settings, clock),
+        tasks=TaskService(series, ledger, **base),
         series=series,
-        steps=SeriesSteps(database, ledger, emitter, clock),
+        steps=SeriesSteps(ledger, **base),
         reminders=ledger,
         delivery=ReminderDelivery(ledger, mailer),
         starts=starts,
-        sweeper=Sweeper(uow, starts, ledger, workflows, settings, clock),
+        sweeper=Sweeper(starts, ledger, workflows, **base),
         histories=TaskHistories(database),
         job_calls=job_calls,
     )

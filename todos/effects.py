@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
 from todos.core.db import Database
+from todos.core.settings import Settings
 from todos.dapr import WorkflowGateway
+from todos.events.emit import Emitter
 from todos.reminders.jobs import JobAction, JobCalls
 from todos.series.models import Series
 from todos.series.starts import WorkflowStarts
@@ -87,3 +90,19 @@ class UnitOfWork:
                 notice.series_id,
                 exc_info=True,
             )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Service:
+    """What every service is built on: transactions and their after-commit
+    effects, the events it writes, the settings and the clock (the
+    composition root, api/app.py, passes the same ones to all)."""
+
+    uow: UnitOfWork
+    emitter: Emitter
+    settings: Settings
+    clock: Callable[[], datetime]
+
+    @property
+    def database(self) -> Database:
+        return self.uow.database

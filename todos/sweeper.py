@@ -6,16 +6,14 @@ SKIP LOCKED)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from todos.core.settings import Settings
 from todos.dapr import ENDED_STATUSES, WorkflowGateway
-from todos.effects import Notice, UnitOfWork
+from todos.effects import Notice, Service
 from todos.reminders.ledger import ReminderLedger
 from todos.series.contract import TASK_COMPLETED, instance_id
 from todos.series.models import LIVE_STATUSES, Series, SeriesStatus
@@ -26,13 +24,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Sweeper:
-    uow: UnitOfWork
+class Sweeper(Service):
     starts: WorkflowStarts
     ledger: ReminderLedger
     workflows: WorkflowGateway
-    settings: Settings
-    clock: Callable[[], datetime]
 
     def sweep(self, *, older_than: timedelta = timedelta(seconds=10), batch: int = 100) -> dict[str, int]:
         """Repair what a crash between a commit and its Dapr call left

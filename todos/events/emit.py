@@ -7,13 +7,23 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session
 
 from todos.events import schema
 from todos.events.outbox import record_event
 from todos.tasks.models import Task
+
+
+class ReminderRef(NamedTuple):
+    """Which reminder an event is about: its task's owner, task and series, its time and spec."""
+
+    user_id: str
+    task_id: uuid.UUID
+    series_id: uuid.UUID | None
+    remind_at: datetime | None
+    reminder: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -55,27 +65,11 @@ class Emitter:
         self,
         session: Session,
         event_type: schema.ReminderEventType,
-        *,
-        user_id: str,
-        task_id: uuid.UUID,
-        series_id: uuid.UUID | None,
-        remind_at: datetime | None,
-        spec: dict[str, Any],
+        ref: ReminderRef,
         error: str | None = None,
     ) -> None:
         """A reminder's state change on the `reminders` topic, in its transaction."""
-        if remind_at is None:
+        if ref.remind_at is None:
             return
-        record_event(
-            session,
-            schema.reminder_event(
-                event_type,
-                user_id=user_id,
-                task_id=task_id,
-                series_id=series_id,
-                remind_at=remind_at,
-                reminder=spec,
-                error=error,
-                occurred_at=self.clock(),
-            ),
-        )
+        event = schema.reminder_event(event_type, **ref._asdict(), error=error, occurred_at=self.clock())
+        record_event(session, event)

@@ -29,11 +29,10 @@ from sqlmodel import Session, col, select
 from todos.core.db import Database
 from todos.core.errors import Conflict, Unavailable
 from todos.core.metrics import REMINDER_LATENESS, REMINDERS_FAILED, REMINDERS_SENT
-from todos.core.settings import Settings
 from todos.core.users import User, owned
-from todos.effects import UnitOfWork
+from todos.effects import Service
 from todos.events import schema as events
-from todos.events.emit import Emitter
+from todos.events.emit import ReminderRef
 from todos.reminders import rules
 from todos.reminders.jobs import DeleteJob, JobAction, JobCalls, ScheduleJob
 from todos.reminders.models import Reminder, ReminderPublic, ReminderStatus, reminder_public
@@ -93,15 +92,8 @@ def record_armed(database: Database, clock: Callable[[], datetime], jobs: list[S
 
 
 @dataclass(frozen=True)
-class ReminderLedger:
-    uow: UnitOfWork
-    emitter: Emitter
-    settings: Settings
-    clock: Callable[[], datetime]
-
-    @property
-    def database(self) -> Database:
-        return self.uow.database
+class ReminderLedger(Service):
+    """Every transition of a reminder row (see the module's docstring)."""
 
     @property
     def job_calls(self) -> JobCalls:
@@ -174,16 +166,8 @@ class ReminderLedger:
             event_type, error = events.REMINDER_FAILED, row.failure_reason
         else:
             return
-        self.emitter.reminder(
-            session,
-            event_type,
-            user_id=task.user_id,
-            task_id=task.id,
-            series_id=task.series_id,
-            remind_at=row.remind_at,
-            spec=row.spec,
-            error=error,
-        )
+        ref = ReminderRef(task.user_id, task.id, task.series_id, row.remind_at, row.spec)
+        self.emitter.reminder(session, event_type, ref, error)
 
     @staticmethod
     def cancel(session: Session, task_ids: list[uuid.UUID], now: datetime) -> list[JobAction]:
@@ -344,12 +328,13 @@ class ReminderLedger:
                     col(Task.id) == col(Reminder.task_id),
                 )
                 .values(claim_token=None, lease_until=None, updated_at=self.clock(), **values)
+                # In ReminderRef's order.
                 .returning(
+                    col(Task.user_id),
                     col(Reminder.task_id),
+                    col(Task.series_id),
                     col(Reminder.remind_at),
                     col(Reminder.spec),
-                    col(Task.user_id),
-                    col(Task.series_id),
                 ),
                 execution_options=_UNSYNCED,
             ).first()
@@ -358,17 +343,7 @@ class ReminderLedger:
                     "reminder %s: the claim ran out or was superseded while sending", claim.reminder_id
                 )
                 return
-            task_id, remind_at, spec, user_id, series_id = finished
-            self.emitter.reminder(
-                session,
-                event_type,
-                user_id=user_id,
-                task_id=task_id,
-                series_id=series_id,
-                remind_at=remind_at,
-                spec=spec,
-                error=error,
-            )
+            self.emitter.reminder(session, event_type, ReminderRef(*finished), error)
 
     def mark_sent(self, claim: ReminderClaim, sent_at: datetime, attempts: int) -> None:
         """The `sent` transition."""

@@ -156,13 +156,5 @@ class SnoozeRequest(SQLModel):
 
 
 def reminder_public(row: Reminder) -> ReminderPublic:
-    return ReminderPublic(
-        index=row.n,
-        task_id=row.task_id,
-        remind_at=row.remind_at,
-        scheduled_for=row.scheduled_for,
-        status=row.status,
-        sent_at=row.sent_at,
-        attempts=row.attempts,
-        failure_reason=row.failure_reason,
-    )
+    """A row as the API shows it: its position in the task's `reminders` is its index."""
+    return ReminderPublic.model_validate({**row.model_dump(), "index": row.n})

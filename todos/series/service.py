@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -15,12 +14,10 @@ from sqlmodel import Session, col, select
 
 from todos.core.errors import Conflict, InvalidInput, NotFound, Unavailable
 from todos.core.fields import rfc3339
-from todos.core.settings import Settings
 from todos.core.users import User, owned
 from todos.dapr import ENDED_STATUSES, WorkflowGateway, WorkflowInfo
-from todos.effects import Transaction, UnitOfWork
+from todos.effects import Service, Transaction
 from todos.events import schema as events
-from todos.events.emit import Emitter
 from todos.reminders.ledger import ReminderLedger
 from todos.series import recurrence
 from todos.series.changes import recurrence_error, recurrence_of
@@ -56,13 +53,9 @@ class Preview:
 
 
 @dataclass(frozen=True)
-class SeriesService:
-    uow: UnitOfWork
+class SeriesService(Service):
     ledger: ReminderLedger
     workflows: WorkflowGateway
-    emitter: Emitter
-    settings: Settings
-    clock: Callable[[], datetime]
 
     # ---- what a user sees ----------------------------------------------------
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,11 +13,10 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
-from todos.core.db import Database
 from todos.core.errors import NotFound
 from todos.core.metrics import COMPLETION_TO_NEXT, OCCURRENCES_CREATED
+from todos.effects import Service
 from todos.events import schema as events
-from todos.events.emit import Emitter
 from todos.reminders.jobs import ScheduleJob
 from todos.reminders.ledger import ReminderLedger
 from todos.series.contract import (
@@ -36,27 +34,16 @@ from todos.tasks.views import task_json, task_public
 
 log = logging.getLogger(__name__)
 
+# A series deleted: the workflow ends (its schedule, in SeriesSchedule's order, is a blank).
 _MISSING = SeriesProgress(
-    status="missing",
-    rule="",
-    timezone="UTC",
-    basis="schedule",
-    dtstart="",
-    anchor="",
-    occurrence_index=0,
-    rule_index=1,
-    current_task_id=None,
-    current_task_status="missing",
-    completed_at=None,
-)
+    "", "UTC", "schedule", "", "", 0, 1, status="missing", current_task_id=None,
+    current_task_status="missing", completed_at=None,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
-class SeriesSteps:
-    database: Database
+class SeriesSteps(Service):
     ledger: ReminderLedger
-    emitter: Emitter
-    clock: Callable[[], datetime]
 
     def load_series_progress(self, series_id: str) -> SeriesProgress:
         """Where the series and its current occurrence stand (read only)."""

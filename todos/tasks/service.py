@@ -9,7 +9,6 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -20,11 +19,9 @@ from sqlmodel import Session, col, select
 from todos.core import logs
 from todos.core.errors import Conflict, InvalidInput
 from todos.core.metrics import TASKS_COMPLETED, TASKS_CREATED
-from todos.core.settings import Settings
 from todos.core.users import User, owned
-from todos.effects import Transaction, UnitOfWork
+from todos.effects import Service, Transaction
 from todos.events import schema as events
-from todos.events.emit import Emitter
 from todos.reminders.ledger import ReminderLedger
 from todos.reminders.models import ReminderSpec
 from todos.series.changes import change_rule, check_rule_change, new_series, parse_recurrence, template
@@ -49,13 +46,9 @@ class TaskQuery:
 
 
 @dataclass(frozen=True)
-class TaskService:
-    uow: UnitOfWork
+class TaskService(Service):
     series: SeriesService
     ledger: ReminderLedger
-    emitter: Emitter
-    settings: Settings
-    clock: Callable[[], datetime]
 
     @staticmethod
     def _task(session: Session, user: User, task_id: uuid.UUID, *, lock: bool = False) -> Task:
@@ -115,14 +108,11 @@ class TaskService:
 
     def create_task(self, user: User, data: TaskCreate) -> TaskPublic:
         now = self.clock()
+        # The body's own fields as sent; where reminders go comes from the token.
         task = Task(
-            user_id=user.id,
-            title=data.title,
-            description=data.description,
-            priority=data.priority,
-            tags=data.tags,
-            due_at=data.due_at,
+            **data.model_dump(include={"title", "description", "priority", "tags", "due_at"}),
             reminders=_reminders_json(data.reminders),
+            user_id=user.id,
             notify_email=user.email,
             notify_timezone=user.timezone,
             created_at=now,

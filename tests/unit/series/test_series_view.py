@@ -39,12 +39,13 @@ class Workflows:
 def viewed(monkeypatch: pytest.MonkeyPatch, runtime_status: str, rows: list[Series]) -> tuple[str, int]:
     """What get_series says (series status) and how many times it read the row,
     the database answering with `rows` in turn."""
+    # No database: the rows come from `load`.
     service = SeriesService(
-        None,  # type: ignore[arg-type]  # no database: the rows come from `load`
-        None,  # type: ignore[arg-type]
-        Workflows(runtime_status),  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        Settings(env="dev"),
+        ledger=None,  # type: ignore[arg-type]
+        workflows=Workflows(runtime_status),  # type: ignore[arg-type]
+        uow=None,  # type: ignore[arg-type]
+        emitter=None,  # type: ignore[arg-type]
+        settings=Settings(env="dev"),
         clock=lambda: NOW,
     )
     reads = iter(rows)
