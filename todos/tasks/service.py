@@ -282,8 +282,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, task_id = json.loads(base64.urlsafe_b64decode(padded))
+        if not isinstance(created, str) or not isinstance(task_id, str):
+            raise TypeError("a cursor holds a creation time and a task id, both strings")
+        # OverflowError: a time whose offset takes it outside years 1-9999 in UTC.
         return datetime.fromisoformat(created).astimezone(UTC), uuid.UUID(task_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as error:
+    except (ValueError, TypeError, OverflowError, binascii.Error) as error:
         raise InvalidInput(
             "cursor: not a cursor this API returned; pass `next_cursor` from the previous page unchanged.",
             field="cursor",
