@@ -1,7 +1,13 @@
-"""One generation of the real `recurring_task_workflow` run against the real
-service layer, without daprd: a small context that wakes the generation at
-once, runs each activity the workflow calls on the service (as the worker
-would, between the workflow's turns) and records how the generation ended."""
+"""What the service tests share.
+
+`run_generation`: one generation of the real `recurring_task_workflow` run
+against the real service layer, without daprd: a small context that wakes the
+generation at once, runs each activity the workflow calls on the service (as
+the worker would, between the workflow's turns) and records how the
+generation ended.
+
+`outbox`: the events a test's changes wrote, in the order the relay publishes them.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,10 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
+from todos.core.db import Database
+from todos.events.outbox import OutboxRow
 from todos.series.contract import (
     CREATE_NEXT_OCCURRENCE,
     FINISH_SERIES,
@@ -87,3 +96,13 @@ def run_generation(
                     sent = sent.model_dump()  # as the SDK hands results back: JSON
     except StopIteration as done:
         return ctx.continued_with, done.value
+
+
+def outbox(database: Database) -> list[OutboxRow]:
+    """Every outbox row, in publish order (each test starts from an empty table)."""
+    with database.session() as session:
+        return list(session.exec(select(OutboxRow).order_by(col(OutboxRow.id))))
+
+
+def event_types(database: Database) -> list[str]:
+    return [row.body["event_type"] for row in outbox(database)]
