@@ -93,7 +93,7 @@ def build_services(
         series=series,
         steps=SeriesSteps(ledger, **base),
         reminders=ledger,
-        delivery=ReminderDelivery(ledger, mailer),
+        delivery=ReminderDelivery(ledger, mailer, clock=clock),
         starts=starts,
         sweeper=Sweeper(starts, ledger, workflows, **base),
         histories=TaskHistories(database),
