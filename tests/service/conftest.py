@@ -159,11 +159,17 @@ def user_id() -> str:
 
 
 @pytest.fixture
+def mailer(settings: Settings, clock: Clock) -> Mailer:
+    """No SMTP server listens: a test that sends email gives the mailer one (test_reminders.py)."""
+    return Mailer(settings, clock=clock)
+
+
+@pytest.fixture
 def services(
-    workflows: FakeWorkflows, jobs: FakeJobs, settings: Settings, clock: Clock
+    workflows: FakeWorkflows, jobs: FakeJobs, settings: Settings, clock: Clock, mailer: Mailer
 ) -> Iterator[Services]:
     """The api role's services as its composition root wires them, on fake gateways."""
-    built = build_services(settings, workflows, jobs, Mailer(settings), clock=clock)
+    built = build_services(settings, workflows, jobs, mailer, clock=clock)
     yield built
     built.close()
 
