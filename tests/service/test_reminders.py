@@ -261,15 +261,36 @@ def test_a_claim_whose_lease_ran_out_is_taken_over_and_the_first_can_no_longer_c
     assert row(services, task.id).status == ReminderStatus.sent
 
 
+async def test_a_claim_abandoned_while_its_task_was_completed_is_closed_not_sent_again(
+    services: Services, jobs: FakeJobs, smtp: Smtp, user: User, clock: Clock
+) -> None:
+    """Completing leaves a reminder being sent to finish; if that send died,
+    the next firing after its lease finds the task done and sends nothing."""
+    task = create(services, user, due_at=later(clock, hours=1), reminders=[{"before": "PT15M"}])
+    clock.advance(minutes=45)
+    claim = services.reminders.claim(JobData(task.id, 0, 1))
+    assert isinstance(claim, ReminderClaim)
+    services.tasks.complete_task(user, task.id)
+    assert row(services, task.id).status == ReminderStatus.sending
+    clock.advance(hours=1)
+    assert await fire(services, jobs, task.id) == "task-closed"
+    assert row(services, task.id).status == ReminderStatus.cancelled and smtp.sent == []
+
+
 async def test_a_firing_of_an_older_generation_is_superseded(
     services: Services, jobs: FakeJobs, smtp: Smtp, user: User, clock: Clock
 ) -> None:
+    """The due time moved earlier: when the old job fires, both times have
+    passed, and only the new job's firing sends."""
     task = create(services, user, due_at=later(clock, hours=1), reminders=[{"before": "PT15M"}])
-    old = armed(services, jobs)[job_name(task.id, 0)][1]
-    services.tasks.update_task(user, task.id, TaskUpdate.model_validate({"due_at": later(clock, hours=2)}))
+    (_, old) = armed(services, jobs)[job_name(task.id, 0)]
+    services.tasks.update_task(user, task.id, TaskUpdate.model_validate({"due_at": later(clock, minutes=30)}))
+    (_, new) = armed(services, jobs)[job_name(task.id, 0)]
+    assert new.generation == old.generation + 1
     clock.advance(minutes=50)
-    assert services.reminders.claim(old) == "superseded"
+    assert await services.delivery.fire(job_name(task.id, 0), old.to_bytes()) == "superseded"
     assert row(services, task.id).status == ReminderStatus.scheduled and smtp.sent == []
+    assert await fire(services, jobs, task.id) == "sent" and len(smtp.sent) == 1
 
 
 def test_a_firing_before_the_reminders_time_is_told_how_long_to_wait(
