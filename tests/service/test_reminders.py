@@ -346,6 +346,20 @@ def test_a_reminder_without_an_email_address_fails_with_the_reason(
     assert event == events.REMINDER_FAILED and payload["error"] == shown.failure_reason
 
 
+def test_a_reminder_that_failed_for_want_of_an_address_is_armed_once_the_task_has_one(
+    services: Services, jobs: FakeJobs, user_id: str, clock: Clock
+) -> None:
+    """An update from a token that does carry an `email` gives the task its address: the
+    reminder that had nowhere to go is armed then, not left failed for good."""
+    task = create(services, User(id=user_id), due_at=later(clock, hours=1), reminders=[{"before": "PT15M"}])
+    updated = services.tasks.update_task(
+        User(id=user_id, email=f"{user_id}@example.com"), task.id, TaskUpdate(title="With an address")
+    )
+    (shown,) = updated.reminder_status
+    assert shown.status == ReminderStatus.scheduled and shown.failure_reason is None
+    assert job_name(task.id, 0) in armed(services, jobs)
+
+
 # ---- snooze ---------------------------------------------------------------------------
 
 

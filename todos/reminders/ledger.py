@@ -99,11 +99,15 @@ class ReminderLedger(Service):
     def job_calls(self) -> JobCalls:
         return self.uow.job_calls
 
-    def sync(self, session: Session, task: Task, now: datetime, *, new: bool = False) -> ReminderSync:
+    def sync(
+        self, session: Session, task: Task, now: datetime, *, new: bool = False, retry_failed: bool = False
+    ) -> ReminderSync:
         """Make the task's reminder rows match its `reminders` and due time.
         A row whose spec and time are unchanged is left alone (a sent
         reminder stays sent); any other is re-armed for its new time. A task
-        `new` in this transaction has no rows to read."""
+        `new` in this transaction has no rows to read. `retry_failed`: the
+        task just got an address, so reminders that failed for want of one
+        are armed again."""
         rows: dict[int, Reminder] = {}
         if not new:
             locked = session.exec(select(Reminder).where(Reminder.task_id == task.id).with_for_update())
@@ -112,7 +116,16 @@ class ReminderLedger(Service):
         for n, spec in enumerate(task.reminders):
             plan = rules.plan(spec, task.due_at, now, task.notify_email)
             row = rows.pop(n, None)
-            unchanged = row is not None and row.spec == spec and row.remind_at == plan.remind_at
+            # A reminder that failed for want of an address goes out once the task has one.
+            found_an_address = (
+                row is not None and row.status == ReminderStatus.failed and plan.status != row.status
+            )
+            unchanged = (
+                row is not None
+                and row.spec == spec
+                and row.remind_at == plan.remind_at
+                and not found_an_address
+            )
             if row is None:
                 row = Reminder(task_id=task.id, n=n, spec=spec, generation=0, created_at=now)
                 session.add(row)

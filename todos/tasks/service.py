@@ -179,12 +179,17 @@ class TaskService(Service):
                 if rule_changed or (task.id == series.current_task_id and "due_at" in changes):
                     tx.effects.notify(series.id, SERIES_CHANGED)
             _check_reminder_times(task, "reminders" if data.reminders is not None else None)
-            if task.notify_email is None and user.email is not None:
+            found_an_address = task.notify_email is None and user.email is not None
+            if found_an_address:
                 task.notify_email = user.email
             task.updated_at = now
             session.flush()
             # Not pending: the rows stay as they are.
-            sync = self.ledger.sync(session, task, now) if task.status == TaskStatus.pending else None
+            sync = (
+                self.ledger.sync(session, task, now, retry_failed=found_an_address)
+                if task.status == TaskStatus.pending
+                else None
+            )
             public = task_public(session, task, series, sync.rows if sync else None)
             self.emitter.change(session, events.TASK_UPDATED, task, before, task_json(public))
             if sync is not None:
