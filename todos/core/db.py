@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from todos.core.metrics import DB_STATEMENTS, DB_TRANSACTIONS
 from todos.core.settings import Settings
 
 
@@ -29,6 +32,7 @@ class Database:
             connect_args={"options": "-c timezone=UTC", "connect_timeout": 5},
         )
         self.url = settings.database_url
+        count_round_trips(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -48,3 +52,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def count_round_trips(engine: Engine) -> None:
+    """Statements and transactions sent to PostgreSQL, counted per process: the
+    round trips a series step or a request costs, read as rate ratios beside
+    the step counters (bench/ divides them by the steps it drove)."""
+
+    def statement(*_: Any) -> None:
+        DB_STATEMENTS.inc()
+
+    def committed(_: Any) -> None:
+        DB_TRANSACTIONS.labels("commit").inc()
+
+    def rolled_back(_: Any) -> None:
+        DB_TRANSACTIONS.labels("rollback").inc()
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", committed)
+    event.listen(engine, "rollback", rolled_back)

@@ -52,6 +52,19 @@ SWEEPER_REPAIRS = Counter(
     ["action"],
 )
 
+# ---- database round trips ----------------------------------------------------
+DB_STATEMENTS = Counter(
+    "todo_db_statements_total",
+    "SQL statements this process sent to PostgreSQL (each one a round trip).",
+)
+DB_TRANSACTIONS = Counter(
+    "todo_db_transactions_total",
+    "Transactions this process ended on PostgreSQL, by `outcome` (commit, rollback).",
+    ["outcome"],
+)
+for _outcome in ("commit", "rollback"):
+    DB_TRANSACTIONS.labels(_outcome)
+
 
 class SeriesActive(Collector):
     """`todo_series_active{status}`: live series (active or paused), counted in
