@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -262,8 +261,3 @@ class Settings(BaseSettings):
             for k in range(self.smtp_max_attempts - 1)
         )
         return timedelta(seconds=waits + self.smtp_max_attempts * self.smtp_timeout_seconds)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()
