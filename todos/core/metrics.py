@@ -14,15 +14,26 @@ from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
+
+def _seeded(counter: Counter, *values: str) -> Counter:
+    """A one-label counter with each of its series there from the start, so a
+    dashboard shows 0 rather than no data."""
+    for value in values:
+        counter.labels(value)
+    return counter
+
+
 # ---- tasks and recurring series ----------------------------------------------
-TASKS_CREATED = Counter(
-    "todo_tasks_created_total",
-    "Tasks created by callers (REST or MCP): `one_off`, or `recurring` (the first occurrence of a "
-    "new series). Later occurrences are todo_occurrences_created_total.",
-    ["kind"],
+TASKS_CREATED = _seeded(
+    Counter(
+        "todo_tasks_created_total",
+        "Tasks created by callers (REST or MCP): `one_off`, or `recurring` (the first occurrence of "
+        "a new series). Later occurrences are todo_occurrences_created_total.",
+        ["kind"],
+    ),
+    "one_off",
+    "recurring",
 )
-for _kind in ("one_off", "recurring"):
-    TASKS_CREATED.labels(_kind)
 TASKS_COMPLETED = Counter("todo_tasks_completed_total", "Tasks completed (first completion only).")
 OCCURRENCES_CREATED = Counter(
     "todo_occurrences_created_total", "Next occurrences of recurring series created by workflows."
@@ -57,13 +68,15 @@ DB_STATEMENTS = Counter(
     "todo_db_statements_total",
     "SQL statements this process sent to PostgreSQL (each one a round trip).",
 )
-DB_TRANSACTIONS = Counter(
-    "todo_db_transactions_total",
-    "Transactions this process ended on PostgreSQL, by `outcome` (commit, rollback).",
-    ["outcome"],
+DB_TRANSACTIONS = _seeded(
+    Counter(
+        "todo_db_transactions_total",
+        "Transactions this process ended on PostgreSQL, by `outcome` (commit, rollback).",
+        ["outcome"],
+    ),
+    "commit",
+    "rollback",
 )
-for _outcome in ("commit", "rollback"):
-    DB_TRANSACTIONS.labels(_outcome)
 
 
 class SeriesActive(Collector):
@@ -157,14 +170,15 @@ DEAD_LETTERS = Counter(
 
 # ---- reminders ----------------------------------------------------------------
 REMINDERS_SENT = Counter("todo_reminders_sent_total", "Reminder emails the SMTP server accepted.")
-REMINDERS_FAILED = Counter(
-    "todo_reminders_failed_total",
-    "Reminder emails given up on: refused for good (permanent) or every attempt failed (exhausted).",
-    ["reason"],
+REMINDERS_FAILED = _seeded(
+    Counter(
+        "todo_reminders_failed_total",
+        "Reminder emails given up on: refused for good (permanent) or every attempt failed (exhausted).",
+        ["reason"],
+    ),
+    "permanent",
+    "exhausted",
 )
-# Both series exist from the start, so a dashboard shows 0 rather than no data.
-for _reason in ("permanent", "exhausted"):
-    REMINDERS_FAILED.labels(_reason)
 REMINDER_LATENESS = Histogram(
     "todo_reminder_lateness_seconds",
     "Time from a reminder's scheduled time to the SMTP server accepting its email.",
