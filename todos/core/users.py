@@ -32,6 +32,11 @@ def owned(
         statement = statement.with_for_update()
     row = session.exec(statement).first()
     if row is None:
-        noun = model.__name__.lower()
-        raise NotFound(f"No {noun} {row_id} exists for this user.", field=f"{noun}_id")
+        raise not_found(model, row_id)
     return row
+
+
+def not_found(model: type[SQLModel], row_id: uuid.UUID) -> NotFound:
+    """What a missing row, or another user's, answers."""
+    noun = model.__name__.lower()
+    return NotFound(f"No {noun} {row_id} exists for this user.", field=f"{noun}_id")

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from sqlmodel import Session
 
 from todos.events import schema
-from todos.events.outbox import record_event
+from todos.events.outbox import record_event, record_events
 from todos.tasks.models import Task
 
 
@@ -33,17 +33,7 @@ class Emitter:
     def task(
         self, session: Session, event_type: schema.EventType, task: Task, payload: dict[str, Any]
     ) -> None:
-        record_event(
-            session,
-            schema.new_event(
-                event_type,
-                user_id=task.user_id,
-                task_id=task.id,
-                series_id=task.series_id,
-                payload=payload,
-                occurred_at=self.clock(),
-            ),
-        )
+        record_event(session, self._task_event(event_type, task, payload))
 
     def change(
         self,
@@ -54,12 +44,25 @@ class Emitter:
         after: dict[str, Any],
     ) -> None:
         """A change of an existing task: its lifecycle event on task-events and
-        the field-level diff on task-updates. Nothing if nothing changed."""
+        the field-level diff on task-updates, in one statement. Nothing if
+        nothing changed."""
         changes = schema.diff(before, after)
         if not changes:
             return
-        self.task(session, event_type, task, {"task": after, "changes": changes})
-        self.task(session, schema.TASK_CHANGED, task, {"changes": changes})
+        lifecycle = self._task_event(event_type, task, {"task": after, "changes": changes})
+        record_events(session, [lifecycle, self._task_event(schema.TASK_CHANGED, task, {"changes": changes})])
+
+    def _task_event(
+        self, event_type: schema.EventType, task: Task, payload: dict[str, Any]
+    ) -> schema.TaskEvent:
+        return schema.new_event(
+            event_type,
+            user_id=task.user_id,
+            task_id=task.id,
+            series_id=task.series_id,
+            payload=payload,
+            occurred_at=self.clock(),
+        )
 
     def reminder(
         self,

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from todos.core import logs
 from todos.core.errors import Conflict, InvalidInput
 from todos.core.metrics import TASKS_COMPLETED, TASKS_CREATED
-from todos.core.users import User, owned
+from todos.core.users import User, not_found, owned
 from todos.effects import Service, Transaction
 from todos.events import schema as events
 from todos.reminders.ledger import ReminderLedger
@@ -55,6 +55,22 @@ class TaskService(Service):
         task = owned(session, Task, user, task_id, lock=lock)
         logs.annotate(task_id=task.id)
         return task
+
+    @staticmethod
+    def _locked_task_and_series(
+        session: Session, user: User, task_id: uuid.UUID
+    ) -> tuple[Task, Series | None]:
+        """The user's task, locked, and its series (not locked) in one round trip."""
+        found = session.exec(
+            select(Task, Series)
+            .outerjoin(Series, col(Series.id) == col(Task.series_id))
+            .where(Task.id == task_id, Task.user_id == user.id)
+            .with_for_update(of=Task)
+        ).first()
+        if found is None:
+            raise not_found(Task, task_id)
+        logs.annotate(task_id=task_id)
+        return found
 
     # ---- reads ----------------------------------------------------------------
 
@@ -229,11 +245,10 @@ class TaskService(Service):
         now = self.clock()
         with self.uow.transaction() as tx:
             session = tx.session
-            task = self._task(session, user, task_id, lock=True)
+            task, series = self._locked_task_and_series(session, user, task_id)
             if task.status == TaskStatus.skipped:
                 raise Conflict("This occurrence was skipped; it cannot be completed.", field="task_id")
             newly_completed = task.status == TaskStatus.pending
-            series = session.get(Series, task.series_id) if task.series_id is not None else None
             # A pending task's rows mirror its `reminders` (ReminderLedger.sync): none to read.
             has_rows = bool(task.reminders) or not newly_completed
             rows = reminder_rows(session, [task.id]).get(task.id, []) if has_rows else []
