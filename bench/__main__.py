@@ -12,6 +12,7 @@ its markers) with a copy of the JSON in bench/results/docs-run.json.
     ./task bench -- step floor         # some
     ./task bench -- scale --series 10000
     ./task bench -- --quick recurrence # seconds: the smoke test's run
+    ./task bench -- step floor account --profile  # the step, its floor and its cost account
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench import create, events, floor, recurrence, reminders, scale, step
+from bench import account, create, events, floor, recurrence, reminders, scale, step
 from bench.harness import DEFAULT_USERS, Context, Stacks, loadavg, machine
 from bench.report import table, write_docs, write_json
 from devstack import progress
@@ -36,7 +37,7 @@ from devstack.stack import GO_MEMLIMIT_PERCENT, sidecar_memory_mib
 # Run order: the default-profile ones share a stack (scale last: it leaves
 # 100,000 series behind), then the kafka one.
 BENCHMARKS: dict[str, ModuleType] = {
-    m.NAME: m for m in (recurrence, create, step, floor, reminders, scale, events)
+    m.NAME: m for m in (recurrence, create, step, floor, account, reminders, scale, events)
 }
 
 
@@ -88,6 +89,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "the scale benchmark's series)",
     )
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="account also samples the api app with py-spy during its steps "
+        "(bench/results/account-profile.txt; the busiest frames in the details)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=REPO_ROOT / "bench" / "results",
@@ -135,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             "series": args.series,
             "scale_minutes": args.scale_minutes,
             "users": args.users,
+            "profile": args.profile,
             "api_sidecar_memory_mib": args.api_sidecar_memory,
         },
         "benchmarks": {},
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         series=args.series,
         scale_minutes=args.scale_minutes,
         users=args.users,
+        profile=args.profile,
     )
     failed = []
     try:

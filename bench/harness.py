@@ -253,6 +253,7 @@ class Context:
     series: int | None
     scale_minutes: float | None = None
     users: int = DEFAULT_USERS
+    profile: bool = False
     results: dict[str, Outcome] = field(default_factory=dict)
 
 
