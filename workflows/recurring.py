@@ -33,6 +33,8 @@ from todos.series.contract import (
     SCHEDULE_TASK_REMINDERS,
     SENTINEL_FREE_WAITS,
     SERIES_ENDED,
+    SPECULATIVE_STEPS,
+    STALE,
     ArmedReminders,
     CreatedOccurrence,
     FinishedSeries,
@@ -94,6 +96,30 @@ def _refreshed(state: SeriesState, progress: SeriesProgress) -> SeriesState:
         current_task_id=progress.current_task_id or state.current_task_id,
         current_due=progress.current_due,
         paused=progress.status == "paused",
+        step_shape=progress.step_shape or state.step_shape,
+    )
+
+
+def assumed_progress(state: SeriesState, woken_by: Any) -> SeriesProgress | None:
+    """What the database says once the current occurrence is completed, as the
+    state and the completion's event tell it: a speculative step's progress
+    (SPECULATIVE_STEPS), which the activity checks under the series' lock.
+    None when the event is not that completion, or carries no completion time
+    (raised by a deploy before the field)."""
+    if state.step_shape < SPECULATIVE_STEPS or state.paused or not isinstance(woken_by, dict):
+        return None
+    completed_at = woken_by.get("completed_at")
+    if woken_by.get("task_id") != state.current_task_id or not isinstance(completed_at, str):
+        return None
+    if woken_by.get("occurrence_index") != state.occurrence_index:
+        return None
+    return SeriesProgress(
+        **state.schedule(),
+        status="active",
+        current_task_id=state.current_task_id,
+        current_task_status="completed",
+        completed_at=completed_at,
+        current_due=state.current_due,
     )
 
 
@@ -223,17 +249,18 @@ def recurring_task_workflow(
     waits = event_waits(ctx, EVENTS, sentinel_free=state.wait_shape >= SENTINEL_FREE_WAITS)
     # However this generation waited, the next one waits without sentinels.
     state = dataclasses.replace(state, wait_shape=SENTINEL_FREE_WAITS)
-    yield when_any([*waits, ctx.create_timer(_wake_at(state, _now(ctx)))])
+    winner = yield when_any([*waits, ctx.create_timer(_wake_at(state, _now(ctx)))])
     withdraw(ctx, EVENTS, waits)
 
-    progress = yield from _activity(ctx, LOAD_SERIES_PROGRESS, state.series_id, SeriesProgress)
-    if not isinstance(progress, SeriesProgress):
-        _hold(ctx, Hold(state))
-        return None
-    # Timed on the first run only (a replay computes it again, and would count twice).
-    with nullcontext() if ctx.is_replaying else NEXT_OCCURRENCE.time():
-        step = next_step(state, progress, _now(ctx))
-    outcome = (yield from _create(ctx, step)) if isinstance(step, Create) else step
+    outcome = yield from _speculative_step(ctx, state, winner.get_result() if winner is waits[0] else None)
+    if outcome is None:
+        progress = yield from _activity(ctx, LOAD_SERIES_PROGRESS, state.series_id, SeriesProgress)
+        if not isinstance(progress, SeriesProgress):
+            _hold(ctx, Hold(state))
+            return None
+        step = _next_step(ctx, state, progress)
+        # A step computed from a read is never STALE: _create answers it with an outcome.
+        outcome = ((yield from _create(ctx, step)) or Hold(state)) if isinstance(step, Create) else step
     if isinstance(outcome, Hold):
         _hold(ctx, outcome)
         return None
@@ -249,11 +276,39 @@ def recurring_task_workflow(
     return {"series_id": state.series_id, "ended": outcome.how, "occurrences": outcome.state.occurrence_index}
 
 
-def _create(ctx: DaprWorkflowContext, step: Create) -> Generator[Any, Any, Ended | Hold]:
-    """Create the next occurrence and arm its reminders; where the series stands after."""
+def _next_step(
+    ctx: DaprWorkflowContext, state: SeriesState, progress: SeriesProgress
+) -> Ended | Hold | Create:
+    # Timed on the first run only (a replay computes it again, and would count twice).
+    with nullcontext() if ctx.is_replaying else NEXT_OCCURRENCE.time():
+        return next_step(state, progress, _now(ctx))
+
+
+def _speculative_step(
+    ctx: DaprWorkflowContext, state: SeriesState, woken_by: Any
+) -> Generator[Any, Any, Ended | Hold | None]:
+    """Woken by the current occurrence's completion: create the next one without
+    reading the progress first. None when this generation must read it: not
+    that completion, nothing to create (ends and holds are decided on what the
+    database says), or the activity found the database says otherwise."""
+    assumed = assumed_progress(state, woken_by)
+    if assumed is None:
+        return None
+    step = _next_step(ctx, state, assumed)
+    if not isinstance(step, Create):
+        return None
+    occurrence = dataclasses.replace(step.occurrence, assumed=assumed.model_dump())
+    return (yield from _create(ctx, Create(step.state, occurrence)))
+
+
+def _create(ctx: DaprWorkflowContext, step: Create) -> Generator[Any, Any, Ended | Hold | None]:
+    """Create the next occurrence and arm its reminders; where the series stands
+    after (None: a speculative step the database did not bear out)."""
     created = yield from _activity(ctx, CREATE_NEXT_OCCURRENCE, step.occurrence, CreatedOccurrence)
     if not isinstance(created, CreatedOccurrence):
         return Hold(step.state)
+    if created.refused == STALE:
+        return None
     outcome = after_create(step, created)
     if created.refused is not None:
         return outcome

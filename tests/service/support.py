@@ -23,9 +23,11 @@ from todos.core.db import Database
 from todos.events.outbox import OutboxRow
 from todos.series.contract import (
     CREATE_NEXT_OCCURRENCE,
+    EVENTS,
     FINISH_SERIES,
     LOAD_SERIES_PROGRESS,
     SCHEDULE_TASK_REMINDERS,
+    TASK_COMPLETED,
     ArmedReminders,
     SeriesState,
 )
@@ -58,6 +60,16 @@ class _Context:
         self.continued_with = new_input
 
 
+class _Wait:
+    """An event wait as the workflow reads it once it won."""
+
+    def __init__(self, data: dict[str, Any] | None) -> None:
+        self.data = data
+
+    def get_result(self) -> dict[str, Any] | None:
+        return self.data
+
+
 def _activity(steps: SeriesSteps, name: str, arg: Any) -> Any:
     if name == LOAD_SERIES_PROGRESS:
         return steps.load_series_progress(arg)
@@ -75,10 +87,15 @@ def run_generation(
     state: SeriesState,
     now: datetime,
     before: BeforeActivity | None = None,
+    woken_by: dict[str, Any] | None = None,
 ) -> tuple[SeriesState | None, dict[str, Any] | None]:
-    """(the next generation's input, or the workflow's output if it ended)."""
-    monkeypatch.setattr(recurring, "when_any", lambda tasks: "woken")
-    monkeypatch.setattr(recurring, "event_waits", lambda ctx, names, sentinel_free: [])
+    """(the next generation's input, or the workflow's output if it ended).
+    `woken_by`: the data of the task_completed event that woke the generation
+    (what the fake workflow gateway recorded), else the timer woke it."""
+    waits = [_Wait(woken_by if name == TASK_COMPLETED else None) for name in EVENTS]
+    # Woken by the task_completed event when the test raised one, else by the timer.
+    monkeypatch.setattr(recurring, "when_any", lambda tasks: waits[0] if woken_by is not None else "timer")
+    monkeypatch.setattr(recurring, "event_waits", lambda ctx, names, sentinel_free: waits)
     monkeypatch.setattr(recurring, "withdraw", lambda ctx, names, waits: None)
     ctx = _Context(now)
     generation: Generator[Any, Any, Any] = recurring.recurring_task_workflow(ctx, state)  # type: ignore[arg-type]
@@ -86,7 +103,8 @@ def run_generation(
     try:
         while True:
             asked = generation.send(sent)
-            sent = None
+            # when_any's answer is the wait that won, as the SDK's is.
+            sent = asked if isinstance(asked, _Wait) else None
             if isinstance(asked, tuple):
                 name, arg = asked
                 if before is not None:

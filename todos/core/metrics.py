@@ -48,6 +48,18 @@ SERIES_STEP_ERRORS = Counter(
     "Generations of series workflows that could not compute the next occurrence (they retry on "
     "their timer; the error is in the workflow's custom status).",
 )
+SPECULATIVE_STEPS = _seeded(
+    Counter(
+        "todo_series_speculative_steps_total",
+        "Next occurrences a completion asked for without reading the series first (step shape 2), by "
+        "`outcome`: created; stale (the series had changed: the workflow read it and stepped again); "
+        "refused (stopped or its rule changed).",
+        ["outcome"],
+    ),
+    "created",
+    "stale",
+    "refused",
+)
 COMPLETION_TO_NEXT = Histogram(
     "todo_completion_to_next_seconds",
     "Time from a recurring task's completion being recorded to its series' next task being committed.",

@@ -105,10 +105,18 @@ class SeriesState(SeriesSchedule):
     # Why the last generation could not compute the next occurrence; shown
     # in the custom status until a generation succeeds.
     last_error: str | None = None
+    # How a generation steps once the current occurrence's completion woke it
+    # (Settings.series_step_shape): 1 reads the progress first, then creates;
+    # SPECULATIVE_STEPS creates at once from what the state and the event say,
+    # and reads only when the activity finds the database says otherwise.
+    # Carried in the input, as wait_shape: a replay takes its history's path.
+    step_shape: int = 1
 
 
 # SeriesState.wait_shape of generations that wait without sentinel timers.
 SENTINEL_FREE_WAITS = 2
+# SeriesState.step_shape of generations that create without reading first.
+SPECULATIVE_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,9 @@ class SeriesProgress(SeriesSchedule):
     # The current task's due time, when it is not the rule's slot (`anchor`):
     # its due date was edited. None in results recorded before the field.
     current_due: str | None = None
+    # The step shape this deploy is set to (Settings.series_step_shape), for
+    # the next generation. None in results recorded before the field.
+    step_shape: int | None = None
 
 
 @dataclass(frozen=True)
@@ -141,11 +152,16 @@ class NextOccurrence(JsonDataclass):
     timezone: str | None = None
     basis: str | None = None
     dtstart: str | None = None
+    # A speculative step's (SPECULATIVE_STEPS): the SeriesProgress it was
+    # computed from without reading it. The activity refuses (STALE) when the
+    # database says otherwise; None: the step was computed from a read.
+    assumed: dict[str, Any] | None = None
 
 
 # CreatedOccurrence.refused: why nothing was created.
 SERIES_ENDED = "series-ended"
 RULE_CHANGED = "rule-changed"
+STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -156,9 +172,10 @@ class CreatedOccurrence(JsonDataclass):
     # Reminder jobs of the task still to arm. None in results recorded
     # before the field existed: their replays must arm, as they did.
     reminders_to_arm: int | None = None
-    # SERIES_ENDED (stopped while the step was computed) or RULE_CHANGED
-    # (the step was computed from a rule since replaced): nothing was created,
-    # and task_id is empty.
+    # SERIES_ENDED (stopped while the step was computed), RULE_CHANGED
+    # (the step was computed from a rule since replaced) or STALE (a
+    # speculative step's assumed progress is not the database's): nothing was
+    # created, and task_id is empty.
     refused: str | None = None
 
 

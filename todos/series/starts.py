@@ -96,6 +96,7 @@ class WorkflowStarts:
             grace_seconds=self.settings.series_grace_seconds,
             reconcile_seconds=self.settings.series_reconcile_seconds,
             wait_shape=SENTINEL_FREE_WAITS,
+            step_shape=self.settings.series_step_shape,
         )
 
     def start(self, series: Series) -> bool:

@@ -4,6 +4,7 @@ finished, arm the new occurrence's reminder jobs."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col, select
 
 from todos.core.errors import NotFound
-from todos.core.metrics import COMPLETION_TO_NEXT, OCCURRENCES_CREATED
+from todos.core.metrics import COMPLETION_TO_NEXT, OCCURRENCES_CREATED, SPECULATIVE_STEPS
 from todos.effects import Service
 from todos.events import schema as events
 from todos.reminders.jobs import ScheduleJob
@@ -22,6 +23,7 @@ from todos.reminders.ledger import ReminderLedger
 from todos.series.contract import (
     RULE_CHANGED,
     SERIES_ENDED,
+    STALE,
     CreatedOccurrence,
     FinishedSeries,
     NextOccurrence,
@@ -56,19 +58,7 @@ class SeriesSteps(Service):
             ).first()
             if found is None:
                 return _MISSING
-            series, current = found
-            return SeriesProgress(
-                **schedule_of(series).schedule(),
-                status=str(series.status),
-                current_task_id=str(series.current_task_id) if series.current_task_id else None,
-                current_task_status=str(current.status) if current is not None else "missing",
-                completed_at=iso(current.completed_at)
-                if current is not None and current.completed_at
-                else None,
-                current_due=iso(current.due_at)
-                if current is not None and current.due_at is not None and current.due_at != series.anchor_at
-                else None,
-            )
+            return dataclasses.replace(_progress(*found), step_shape=self.settings.series_step_shape)
 
     def create_next_occurrence(self, step: NextOccurrence) -> CreatedOccurrence:
         """Create occurrence `step.occurrence_index` and make it current.
@@ -79,19 +69,25 @@ class SeriesSteps(Service):
         series_id = uuid.UUID(step.series_id)
         now = self.clock()
         with self.database.session() as session:
-            # The series, locked, with when its current occurrence was completed.
-            found = session.execute(
-                select(Series, Task.occurrence_index, Task.completed_at)
+            # The series, locked, with its current occurrence.
+            found = session.exec(
+                select(Series, Task)
                 .outerjoin(Task, col(Task.id) == col(Series.current_task_id))
                 .where(Series.id == series_id)
                 .with_for_update(of=Series)
             ).first()
             if found is None:
                 raise NotFound(f"Series {series_id} no longer exists.", field="series_id")
-            series, current_index, current_completed_at = found
+            series, current = found
+            current_index = current.occurrence_index if current is not None else None
+            current_completed_at = current.completed_at if current is not None else None
             # A retry of a step that committed finds its row below, whatever changed since.
-            refused = _refusal(series, step) if series.occurrence_index < step.occurrence_index else None
+            refused = (
+                _refusal(series, current, step) if series.occurrence_index < step.occurrence_index else None
+            )
             if refused is not None:
+                if step.assumed is not None:
+                    SPECULATIVE_STEPS.labels("stale" if refused == STALE else "refused").inc()
                 log.info(
                     "series %s: occurrence %d not created (%s)", series_id, step.occurrence_index, refused
                 )
@@ -114,6 +110,8 @@ class SeriesSteps(Service):
                 series.updated_at = now
         if inserted:
             OCCURRENCES_CREATED.inc()
+            if step.assumed is not None:
+                SPECULATIVE_STEPS.labels("created").inc()
             if current_completed_at is not None and current_index == step.occurrence_index - 1:
                 # After the commit: the time a user waits to see the next occurrence.
                 COMPLETION_TO_NEXT.observe((self.clock() - current_completed_at).total_seconds())
@@ -196,10 +194,25 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-def _refusal(series: Series, step: NextOccurrence) -> str | None:
+def _progress(series: Series, current: Task | None) -> SeriesProgress:
+    """Where a series and its current occurrence stand, as their rows say."""
+    return SeriesProgress(
+        **schedule_of(series).schedule(),
+        status=str(series.status),
+        current_task_id=str(series.current_task_id) if series.current_task_id else None,
+        current_task_status=str(current.status) if current is not None else "missing",
+        completed_at=iso(current.completed_at) if current is not None and current.completed_at else None,
+        current_due=iso(current.due_at)
+        if current is not None and current.due_at is not None and current.due_at != series.anchor_at
+        else None,
+    )
+
+
+def _refusal(series: Series, current: Task | None, step: NextOccurrence) -> str | None:
     """Why `step` must not create its occurrence: the series was stopped, or its
-    rule changed, after the workflow read it (both commit under the series'
-    lock, which the step now holds, so this is the last word)."""
+    rule changed, after the workflow read it, or it was computed from a
+    progress the database does not hold (all of these commit under the
+    series' lock, which the step now holds, so this is the last word)."""
     if series.status not in LIVE_STATUSES:
         return SERIES_ENDED
     if step.rule is not None and (step.rule, step.timezone, step.basis, step.dtstart) != (
@@ -209,4 +222,23 @@ def _refusal(series: Series, step: NextOccurrence) -> str | None:
         iso(series.dtstart),
     ):
         return RULE_CHANGED
+    if step.assumed is not None and not _same(
+        SeriesProgress.model_validate(step.assumed), _progress(series, current)
+    ):
+        return STALE
     return None
+
+
+# SeriesProgress's times: the workflow may hold them at another offset than the database gives.
+_INSTANTS = ("dtstart", "anchor", "completed_at", "current_due")
+
+
+def _same(assumed: SeriesProgress, actual: SeriesProgress) -> bool:
+    """The same progress as the workflow reads it: times compared as instants,
+    and the step shape left out (it is the deploy's, not the series')."""
+
+    def key(progress: SeriesProgress) -> dict[str, object]:
+        fields = dataclasses.asdict(progress) | {"step_shape": None}
+        return fields | {name: _instant(fields[name]) if fields[name] else None for name in _INSTANTS}
+
+    return key(assumed) == key(actual)

@@ -28,6 +28,7 @@ from todos.series.changes import change_rule, check_rule_change, new_series, par
 from todos.series.contract import OCCURRENCE_SKIPPED, SERIES_CHANGED, SERIES_STOPPED, TASK_COMPLETED
 from todos.series.models import Series
 from todos.series.service import DeleteScope, SeriesService
+from todos.series.starts import iso
 from todos.tasks.models import Task, TaskCreate, TaskPage, TaskPublic, TaskStatus, TaskUpdate
 from todos.tasks.views import reminder_rows, snapshot, task_json, task_public
 
@@ -267,7 +268,12 @@ class TaskService(Service):
             if task.series_id is not None:
                 # Raised again on a repeated completion too: harmless (the workflow
                 # reconciles), and it recovers a wake-up lost the first time.
-                data = {"task_id": str(task.id), "occurrence_index": task.occurrence_index}
+                # With when it was completed, a step-shape-2 workflow needs no read to step.
+                data = {
+                    "task_id": str(task.id),
+                    "occurrence_index": task.occurrence_index,
+                    "completed_at": iso(task.completed_at) if task.completed_at else None,
+                }
                 tx.effects.notify(task.series_id, TASK_COMPLETED, data)
         if newly_completed:
             TASKS_COMPLETED.inc()
