@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Generator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import col, select
 
+from api.deps import Services
+from tests.service.conftest import Clock
 from todos.core.db import Database
+from todos.core.fields import rfc3339
+from todos.core.users import User
 from todos.events.outbox import OutboxRow
 from todos.series.contract import (
     CREATE_NEXT_OCCURRENCE,
@@ -32,6 +36,7 @@ from todos.series.contract import (
     SeriesState,
 )
 from todos.series.steps import SeriesSteps
+from todos.tasks.models import TaskCreate, TaskPublic, TaskUpdate
 from workflows import recurring
 
 # Called before each activity runs: (activity name, its input); a test uses it
@@ -124,3 +129,21 @@ def outbox(database: Database) -> list[OutboxRow]:
 
 def event_types(database: Database) -> list[str]:
     return [row.body["event_type"] for row in outbox(database)]
+
+
+# ---- the REST contract's requests, as the service takes them -------------------------
+
+
+def create(services: Services, user: User, **body: Any) -> TaskPublic:
+    """POST /v1/tasks with this JSON body (a title unless it gives one)."""
+    return services.tasks.create_task(user, TaskCreate.model_validate({"title": "Call the bank", **body}))
+
+
+def patch(services: Services, user: User, task_id: uuid.UUID, **body: Any) -> TaskPublic:
+    """PATCH /v1/tasks/{id}: only the keys given are in the body."""
+    return services.tasks.update_task(user, task_id, TaskUpdate.model_validate(body))
+
+
+def later(clock: Clock, **delta: float) -> str:
+    """An RFC 3339 time this far after the test's clock."""
+    return rfc3339(clock.now + timedelta(**delta)) or ""

@@ -7,14 +7,13 @@ envelope keyed by its user."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from api.deps import Services
 from tests.service.conftest import Clock, FakeJobs, FakeWorkflows
-from tests.service.support import event_types, outbox, run_generation
+from tests.service.support import create, event_types, later, outbox, patch, run_generation
 from todos.core.errors import InvalidInput
 from todos.core.fields import rfc3339
 from todos.core.users import User
@@ -22,22 +21,10 @@ from todos.events import schema as events
 from todos.events.outbox import OutboxRow
 from todos.reminders.ledger import ReminderLedger
 from todos.series.contract import CREATE_NEXT_OCCURRENCE
-from todos.tasks.models import TaskCreate, TaskPublic, TaskUpdate
+from todos.tasks.models import TaskPublic
 from todos.tasks.service import TaskQuery
 
 pytestmark = [pytest.mark.service, pytest.mark.timeout(120)]
-
-
-def create(services: Services, user: User, **body: Any) -> TaskPublic:
-    return services.tasks.create_task(user, TaskCreate.model_validate({"title": "Call the bank", **body}))
-
-
-def patch(services: Services, user: User, task_id: uuid.UUID, **body: Any) -> TaskPublic:
-    return services.tasks.update_task(user, task_id, TaskUpdate.model_validate(body))
-
-
-def later(clock: Clock, **delta: float) -> str:
-    return rfc3339(clock.now + timedelta(**delta)) or ""
 
 
 def written_since(services: Services, seen: int) -> list[OutboxRow]:

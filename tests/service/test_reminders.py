@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from api.deps import Services
 from tests.service.conftest import Clock, FakeJobs, FakeWorkflows
-from tests.service.support import outbox, run_generation
+from tests.service.support import create, later, outbox, run_generation
 from todos.core.errors import Conflict
 from todos.core.fields import rfc3339
 from todos.core.settings import Settings
@@ -29,7 +29,7 @@ from todos.reminders.ledger import NotYet, ReminderClaim
 from todos.reminders.mailer import Client, Mailer
 from todos.reminders.models import Reminder, ReminderStatus
 from todos.reminders.rules import JobData, job_name
-from todos.tasks.models import Task, TaskCreate, TaskPublic, TaskUpdate
+from todos.tasks.models import Task, TaskUpdate
 
 pytestmark = [pytest.mark.service, pytest.mark.timeout(120)]
 
@@ -68,14 +68,6 @@ def smtp() -> Smtp:
 def mailer(settings: Settings, clock: Clock, smtp: Smtp) -> Mailer:
     """The services' mailer (conftest's `services`), connected to `smtp`."""
     return Mailer(settings, connect=smtp.connect, clock=clock)
-
-
-def create(services: Services, user: User, **body: Any) -> TaskPublic:
-    return services.tasks.create_task(user, TaskCreate.model_validate({"title": "Call the bank", **body}))
-
-
-def later(clock: Clock, **delta: float) -> str:
-    return rfc3339(clock.now + timedelta(**delta)) or ""
 
 
 def armed(services: Services, jobs: FakeJobs) -> dict[str, tuple[Any, JobData]]:

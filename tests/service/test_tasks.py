@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from api.deps import Services
 from tests.service.conftest import Clock, FakeJobs, FakeWorkflows
-from tests.service.support import outbox, run_generation
+from tests.service.support import create, later, outbox, patch, run_generation
 from todos.core.errors import Conflict, InvalidInput, NotFound
 from todos.core.fields import rfc3339
 from todos.core.users import User
@@ -25,24 +25,10 @@ from todos.reminders.models import Reminder
 from todos.reminders.rules import job_name
 from todos.series.contract import OCCURRENCE_SKIPPED, SERIES_STOPPED
 from todos.series.models import Series, SeriesStatus
-from todos.tasks.models import Task, TaskCreate, TaskPublic, TaskStatus, TaskUpdate
+from todos.tasks.models import Task, TaskStatus
 from todos.tasks.service import TaskQuery
 
 pytestmark = [pytest.mark.service, pytest.mark.timeout(120)]
-
-
-def create(services: Services, user: User, **body: Any) -> TaskPublic:
-    """POST /v1/tasks with this JSON body (a title unless it gives one)."""
-    return services.tasks.create_task(user, TaskCreate.model_validate({"title": "Call the bank", **body}))
-
-
-def patch(services: Services, user: User, task_id: uuid.UUID, **body: Any) -> TaskPublic:
-    """PATCH /v1/tasks/{id}: only the keys given are in the body."""
-    return services.tasks.update_task(user, task_id, TaskUpdate.model_validate(body))
-
-
-def later(clock: Clock, **delta: float) -> str:
-    return rfc3339(clock.now + timedelta(**delta)) or ""
 
 
 def listed(services: Services, user: User, **query: Any) -> list[uuid.UUID]:
