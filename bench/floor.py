@@ -15,13 +15,15 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+from dapr.ext.workflow import DaprWorkflowClient
 
 from bench import step
-from bench.floor_app import WORKFLOW
+from bench.floor_app import ONE_ACTIVITY_WORKFLOW, WORKFLOW
 from bench.harness import Context, Figure, Goal, Outcome, measured, wait_stack_idle
 from bench.load import closed_loop
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT
@@ -113,21 +115,34 @@ def _committed(url: str, keys: Sequence[str], timeout: float) -> dict[str, float
         time.sleep(0.5)
 
 
-def run(ctx: Context) -> Outcome:
-    from dapr.ext.workflow import DaprWorkflowClient
+@dataclass(frozen=True)
+class Shape:
+    """One floor workflow, measured under its own figure names."""
 
-    stack = ctx.stacks.get(PROFILE)
+    workflow: str
+    label: str  # the figures' prefix
+    what: str
+
+
+SHAPES = (
+    Shape(WORKFLOW, NAME, "two activities, as a step of shape 1"),
+    Shape(ONE_ACTIVITY_WORKFLOW, "one-activity floor", "one activity, as a step of shape 2"),
+)
+
+
+def _measure(
+    ctx: Context, stack: Stack, url: str, client: DaprWorkflowClient, shape: Shape
+) -> tuple[step.StepRun, Figure]:
+    """The steps of one floor shape, driven as bench/step.py drives ours, and its workflow starts per s."""
     rate, seconds, burst = step.sizes(ctx)
     count = int(rate * seconds)
-    url, grpc_port = start_floor(stack)
-    client = DaprWorkflowClient(host="127.0.0.1", port=str(grpc_port), logger_options=sdk_logger_options())
     prefix = f"floor-{uuid.uuid4().hex[:6]}"
     instances = [f"{prefix}-{i}" for i in range(count + burst)]
     start_seconds = closed_loop(
-        "starting floor workflows",
+        f"starting {shape.label} workflows",
         len(instances),
         START_CLIENTS,
-        lambda i: client.schedule_new_workflow(WORKFLOW, input=0, instance_id=instances[i]),
+        lambda i: client.schedule_new_workflow(shape.workflow, input=0, instance_id=instances[i]),
     )
     _wait_running(client, instances, timeout=600)
     wait_stack_idle(stack, timeout=600)
@@ -140,7 +155,7 @@ def run(ctx: Context) -> Outcome:
         return True, ""
 
     result = step.measure_steps(
-        NAME,
+        shape.label,
         instances[:count],
         instances[count:],
         rate,
@@ -148,46 +163,63 @@ def run(ctx: Context) -> Outcome:
         lambda keys: _committed(url, keys, timeout=300),
         lambda: measured(stack),
     )
-    client.close()  # type: ignore[no-untyped-call]
-    figures = [
-        *step.figures(NAME, result, None),
-        Figure(
-            "floor workflows started per s",
-            len(instances) / start_seconds,
-            "/s",
-            {"workflows": len(instances), "clients": START_CLIENTS, "load": "closed loop"},
-            note="the engine's own ceiling for series creation (scale)",
-        ),
-    ]
+    starts = Figure(
+        f"{shape.label} workflows started per s",
+        len(instances) / start_seconds,
+        "/s",
+        {"workflows": len(instances), "clients": START_CLIENTS, "load": "closed loop"},
+        note="the engine's own ceiling for series creation (scale)",
+    )
+    return result, starts
+
+
+def _ratios(ctx: Context, shape: Shape, result: step.StepRun, figures: list[Figure]) -> list[Figure]:
+    """Our step's throughput and p95 as ratios of this floor's, when `step` ran before."""
+    label = "floor" if shape.label == NAME else shape.label
     ours = ctx.results.get(step.NAME)
     if ours is None:
         note = "run together with `step` for the ratios"
-        figures.append(Figure("throughput ratio step/floor", None, "ratio", {}, Goal(">=", GOAL_RATIO), note))
-    else:
-        mine = {f.name: f for f in ours.figures}
-        theirs = {f.name: f for f in figures}
-        conditions = {"step": mine["step max throughput"].conditions, "floor": result.burst_conditions}
-        figures.append(
-            Figure(
-                "throughput ratio step/floor",
-                _ratio(mine["step max throughput"].value, result.burst_steps_per_s),
-                "ratio",
-                conditions,
-                Goal(">=", GOAL_RATIO),
-            )
-        )
-        figures.append(
-            Figure(
-                "p95 latency ratio step/floor",
-                _ratio(mine["step p95"].value, theirs["floor p95"].value),
-                "ratio",
-                result.conditions,
-                note="how many times the floor's step latency ours takes",
-            )
-        )
-    return Outcome(
-        figures, {"cpu_during_fixed_rate": result.facts, "latencies_s_in_send_order": result.latencies}
-    )
+        return [Figure(f"throughput ratio step/{label}", None, "ratio", {}, Goal(">=", GOAL_RATIO), note)]
+    mine = {f.name: f for f in ours.figures}
+    theirs = {f.name: f for f in figures}
+    conditions = {"step": mine["step max throughput"].conditions, "floor": result.burst_conditions}
+    return [
+        Figure(
+            f"throughput ratio step/{label}",
+            _ratio(mine["step max throughput"].value, result.burst_steps_per_s),
+            "ratio",
+            conditions,
+            Goal(">=", GOAL_RATIO),
+            note=f"the floor: {shape.what}",
+        ),
+        Figure(
+            f"p95 latency ratio step/{label}",
+            _ratio(mine["step p95"].value, theirs[f"{shape.label} p95"].value),
+            "ratio",
+            result.conditions,
+            note="how many times the floor's step latency ours takes",
+        ),
+    ]
+
+
+def run(ctx: Context) -> Outcome:
+    stack = ctx.stacks.get(PROFILE)
+    url, grpc_port = start_floor(stack)
+    client = DaprWorkflowClient(host="127.0.0.1", port=str(grpc_port), logger_options=sdk_logger_options())
+    figures: list[Figure] = []
+    details: dict[str, Any] = {}
+    try:
+        for shape in SHAPES:
+            result, starts = _measure(ctx, stack, url, client, shape)
+            measured_figures = [*step.figures(shape.label, result, None), starts]
+            figures += [*measured_figures, *_ratios(ctx, shape, result, measured_figures)]
+            details[shape.label] = {
+                "cpu_during_fixed_rate": result.facts,
+                "latencies_s_in_send_order": result.latencies,
+            }
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+    return Outcome(figures, details)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

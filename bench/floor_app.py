@@ -1,11 +1,12 @@
 """The engine floor: a workflow app that does nothing, in the shape of ours.
 
 `floor_workflow` has the shape of one generation of `recurring_task_workflow`
-for the benchmark's series (no reminders, so no `schedule_task_reminders`):
-wait for any of the same external events or a timer, two activities in a row
-(the same retry policy), continue as new keeping unprocessed events. Its
-activities do no work; the second one, where our workflow commits the next
-task, notes the time it ran, which `GET /marks` returns. The benchmark runs it
+of step shape 1 for the benchmark's series (no reminders, so no
+`schedule_task_reminders`): wait for any of the same external events or a
+timer, two activities in a row (the same retry policy), continue as new
+keeping unprocessed events. Its activities do no work; the second one, where
+our workflow commits the next task, notes the time it ran, which `GET /marks`
+returns. `one_activity_floor_workflow` is step shape 2's: the marking activity alone. The benchmark runs it
 as app-id `bench-floor` with a sidecar of its own on the same placement,
 scheduler and state store as the app it compares with (bench/floor.py).
 
@@ -31,6 +32,8 @@ from workflows.recurring import ACTIVITY_RETRY
 from workflows.waiting import event_waits
 
 WORKFLOW = "bench_floor_workflow"
+# The shape of a step-shape-2 generation: one activity, the commit point.
+ONE_ACTIVITY_WORKFLOW = "bench_floor_one_activity_workflow"
 NOTHING = "bench_floor_nothing"
 MARK = "bench_floor_mark"
 
@@ -42,6 +45,13 @@ def floor_workflow(ctx: DaprWorkflowContext, generation: int) -> Generator[Any, 
     waits = event_waits(ctx, EVENTS, sentinel_free=True)
     yield when_any([*waits, ctx.create_timer(ctx.current_utc_datetime + timedelta(days=1))])
     yield ctx.call_activity(NOTHING, input=ctx.instance_id, retry_policy=ACTIVITY_RETRY)
+    yield ctx.call_activity(MARK, input=ctx.instance_id, retry_policy=ACTIVITY_RETRY)
+    ctx.continue_as_new(generation + 1, save_events=True)
+
+
+def one_activity_floor_workflow(ctx: DaprWorkflowContext, generation: int) -> Generator[Any, Any, None]:
+    waits = event_waits(ctx, EVENTS, sentinel_free=True)
+    yield when_any([*waits, ctx.create_timer(ctx.current_utc_datetime + timedelta(days=1))])
     yield ctx.call_activity(MARK, input=ctx.instance_id, retry_policy=ACTIVITY_RETRY)
     ctx.continue_as_new(generation + 1, save_events=True)
 
@@ -87,6 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     runtime = WorkflowRuntime(logger_options=sdk_logger_options())
     runtime.register_workflow(floor_workflow, name=WORKFLOW)
+    runtime.register_workflow(one_activity_floor_workflow, name=ONE_ACTIVITY_WORKFLOW)
     runtime.register_activity(nothing, name=NOTHING)
     runtime.register_activity(mark, name=MARK)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
