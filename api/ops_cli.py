@@ -82,6 +82,18 @@ class Operator:
         assert isinstance(info, WorkflowInfo)
         return info
 
+    def history(self, instance: str, path: str = "") -> dict[str, Any]:
+        """The instance's current generation as recorded, with what it shows."""
+        info = self.state(instance)
+        events = self._call(lambda: self.gateway.history(instance))
+        return {
+            "instance_id": instance,
+            "workflow": info.name,
+            "runtime_status": info.runtime_status,
+            "path": path,
+            "events": events,
+        }
+
     def act(self, instance: str, action: OperatorAction) -> str:
         before = self.state(instance)
         if action == "purge" and before.runtime_status not in ENDED_STATUSES:
@@ -167,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         "resume": "resume a suspended instance",
         "terminate": "stop the instance (Dapr TERMINATED); the sweeper restarts a live series' workflow",
         "purge": "delete a finished instance's history and state",
+        "export-history": "write the recorded history of the instance's current generation as JSON "
+        "(the replay corpus in tests/data/histories is made of these)",
     }
     for name, text in helps.items():
         command = sub.add_parser(name, help=text, description=text)
@@ -177,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                 action="store_true",
                 help="print JSON (the inspect API's shape, with the failure's stack trace)",
             )
+        if name == "export-history":
+            command.add_argument("--out", type=Path, help="write to this file (default: standard output)")
+            command.add_argument("--path", default="", help="what the history shows, kept in the file")
     args = parser.parse_args(argv)
 
     port, source = grpc_port(args.dapr_grpc_port, args.state_file)
@@ -189,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(operator_view(info), indent=2))
             else:
                 print(describe(info))
+        elif args.command == "export-history":
+            text = json.dumps(operator.history(args.instance_id, args.path), indent=1) + "\n"
+            if args.out is None:
+                print(text, end="")
+            else:
+                args.out.write_text(text)
+                print(f"{args.instance_id}: history written to {args.out}", file=sys.stderr)
         else:
             print(operator.act(args.instance_id, args.command))
     except OpsError as error:

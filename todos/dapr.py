@@ -164,6 +164,29 @@ class DaprWorkflowGateway:
         else:
             client.purge_workflow(instance)
 
+    def history(self, instance: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The recorded history of the instance's current generation, each event
+        as protobuf's JSON mapping (what `./task wf -- export-history` writes
+        and tests/unit/workflows/test_recorded_histories.py replays). The SDK
+        has no call for it; the sidecar serves it on the same gRPC service."""
+        import grpc
+        from dapr.conf import settings as dapr_settings
+        from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2 as pb
+        from dapr.ext.workflow._durabletask.internal import orchestrator_service_pb2_grpc as stubs
+        from google.protobuf.json_format import MessageToDict
+
+        target = (
+            f"{self._host or dapr_settings.DAPR_RUNTIME_HOST}:{self._port or dapr_settings.DAPR_GRPC_PORT}"
+        )
+        token = os.environ.get("DAPR_API_TOKEN")
+        with grpc.insecure_channel(target) as channel:
+            response = stubs.TaskHubSidecarServiceStub(channel).GetInstanceHistory(  # type: ignore[no-untyped-call]
+                pb.GetInstanceHistoryRequest(instanceId=instance),
+                metadata=[("dapr-api-token", token)] if token else None,
+                timeout=timeout,
+            )
+        return [MessageToDict(event) for event in response.events]
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # the workflow already knows; 1: it reads the series' progress first (two
     # activities). Roll out a deploy that knows shape 2 with 1 on every replica
     # first: a replica of older code cannot replay a shape-2 generation.
-    series_step_shape: Literal[1, 2] = 2
+    series_step_shape: int = Field(default=2, ge=1, le=2)
     # Deadline of each gRPC call to the sidecar (workflow and jobs APIs). The
     # SDK sets none, so a call stuck while e.g. the scheduler restarts held its
     # HTTP request for as long as the outage; now it fails, and the sweeper and

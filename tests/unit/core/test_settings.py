@@ -90,3 +90,18 @@ def test_reminder_settings_are_checked_when_the_app_starts() -> None:
     with pytest.raises(ValidationError, match="TODO_SMTP_MAX_ATTEMPTS"):
         Settings(env="dev", smtp_max_attempts=0)
     assert Settings(env="dev", reminder_timezone="Asia/Tokyo").reminder_timezone == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize(("value", "shape"), [("1", 1), ("2", 2)])
+def test_the_step_shape_reads_from_the_environment_as_the_chart_sets_it(
+    monkeypatch: pytest.MonkeyPatch, value: str, shape: int
+) -> None:
+    monkeypatch.setenv("TODO_SERIES_STEP_SHAPE", value)
+    assert Settings(env="dev").series_step_shape == shape
+
+
+@pytest.mark.parametrize("value", ["0", "3", "fast"])
+def test_a_step_shape_other_than_1_or_2_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("TODO_SERIES_STEP_SHAPE", value)
+    with pytest.raises(ValidationError, match="series_step_shape"):
+        Settings(env="dev")
