@@ -11,10 +11,12 @@ activity waits for the database:
   occurrence's unique key (series, index), which the activity's insert must
   wait for; nothing else is held, so the completion, skip or resume that
   wakes the generation goes through;
-- `load_series_progress` waits on an ACCESS EXCLUSIVE lock of `series`, taken
-  once the change (pause, rule change) committed and its generation moved
-  on; the event is raised again under the lock, as the app raises it again
-  on a repeated request.
+- `load_series_progress` waits on an ACCESS EXCLUSIVE lock of `series`.
+
+Where the change that wakes the generation needs the series' lock itself (a
+skip, a resume, a pause, a rule change), the instance is suspended (Dapr
+SUSPENDED) while the change commits and resumed once the activity is held,
+so those histories also hold Dapr's suspend and resume events.
 
 Paths that end the workflow (stopped, finished by COUNT or UNTIL) are
 captured complete. Both step shapes come from stacks set to each.
@@ -49,8 +51,6 @@ from todos.dapr import DaprWorkflowGateway
 from todos.series.contract import (
     CREATE_NEXT_OCCURRENCE,
     LOAD_SERIES_PROGRESS,
-    SERIES_CHANGED,
-    SERIES_PAUSED,
     SeriesState,
     instance_id,
 )
@@ -135,6 +135,16 @@ class Capture:
 
     # ---- holding an activity ------------------------------------------------------------
 
+    def suspended(self, task: dict[str, Any], change: Callable[[], object]) -> None:
+        """Make `change` while the instance is suspended (Dapr SUSPENDED), so its
+        event waits until resume(): what holds an activity can then be taken
+        after the change committed and before the generation acts on it."""
+        self.operator.act(instance_id(task["series_id"]), "pause")
+        change()
+
+    def resume(self, task: dict[str, Any]) -> None:
+        self.operator.act(instance_id(task["series_id"]), "resume")
+
     @contextmanager
     def next_occurrence_held(self, task: dict[str, Any]) -> Iterator[None]:
         """create_next_occurrence's insert of the series' next task waits until the block ends."""
@@ -206,8 +216,9 @@ def step_paths(c: Capture) -> None:
         )
 
     task = c.new_series()
+    c.suspended(task, lambda: c.call("POST", f"/v1/series/{task['series_id']}/skip"))
     with c.next_occurrence_held(task):
-        c.call("POST", f"/v1/series/{task['series_id']}/skip")
+        c.resume(task)
         c.export(
             f"shape{shape}-skipped-creating", task, "woken by a skip, creating the next occurrence", creating
         )
@@ -216,25 +227,24 @@ def step_paths(c: Capture) -> None:
     c.call("POST", f"/v1/series/{task['series_id']}/pause")
     c.settled(task, lambda state: state.paused, "paused")
     c.call("POST", f"/v1/tasks/{task['id']}/complete")
+    c.suspended(task, lambda: c.call("POST", f"/v1/series/{task['series_id']}/resume"))
     with c.next_occurrence_held(task):
-        c.call("POST", f"/v1/series/{task['series_id']}/resume")
+        c.resume(task)
         c.export(f"shape{shape}-resumed-creating", task, "resumed after a completion while paused", creating)
 
 
 def hold_and_end_paths(c: Capture) -> None:
     """Generations that read the series and hold, and the ones that end it."""
     task = c.new_series()
-    c.call("POST", f"/v1/series/{task['series_id']}/pause")
-    c.settled(task, lambda state: state.paused, "paused")
+    c.suspended(task, lambda: c.call("POST", f"/v1/series/{task['series_id']}/pause"))
     with c.loads_held():
-        c.gateway.notify(task["series_id"], SERIES_PAUSED)
-        c.export("paused-loading", task, "a paused series woken by its pause again, reading", loading)
+        c.resume(task)
+        c.export("paused-loading", task, "woken by its pause, reading", loading)
 
     task = c.new_series()
-    c.call("PATCH", f"/v1/tasks/{task['id']}", recurrence={"rule": "FREQ=WEEKLY"})
-    c.settled(task, lambda state: state.rule == "FREQ=WEEKLY", "on the weekly rule")
+    c.suspended(task, lambda: c.call("PATCH", f"/v1/tasks/{task['id']}", recurrence={"rule": "FREQ=WEEKLY"}))
     with c.loads_held():
-        c.gateway.notify(task["series_id"], SERIES_CHANGED)
+        c.resume(task)
         c.export("rule-changed-loading", task, "woken by a rule change, reading", loading)
 
     task = c.new_series()

@@ -30,7 +30,7 @@ def replay(recorded: dict[str, Any]) -> list[protos.OrchestratorAction]:
     """The actions today's code takes after the recorded events: all but the
     last turn as the old events (replayed), the last turn as the new ones."""
     events = [ParseDict(event, protos.HistoryEvent()) for event in recorded["events"]]
-    last_turn = max(i for i, event in enumerate(events) if event.HasField("orchestratorStarted"))
+    last_turn = max(i for i, event in enumerate(events) if event.HasField("workflowStarted"))
     registry = _Registry()
     registry.add_named_orchestrator(
         WORKFLOW_NAME,
