@@ -24,7 +24,9 @@ RULE_EXAMPLES: tuple[tuple[str, str], ...] = (
 
 RULE_GUIDE = (
     "Recurrence: `recurrence.rule` is an RFC 5545 RRULE or a simple pattern (daily, weekdays, weekly, "
-    "monthly, yearly, every N days/weeks/months, last day of month). Turn what the user says into a rule:\n"
+    "monthly, yearly, every N days/weeks/months, last day of month, every mon, wed and fri, every other "
+    "tuesday, every weekend, every 2nd and 4th thursday, first monday / last friday / last weekday of the "
+    "month); the task shows the RRULE it became. Turn what the user says into a rule:\n"
     + "\n".join(f'- "{phrase}" -> {rule}' for phrase, rule in RULE_EXAMPLES)
     + '\nThe first occurrence is `due_at` and its wall-clock time repeats, so "weekdays at 9" is rule '
     "`weekdays` with due_at at 09:00. Set `recurrence.timezone` to the user's IANA zone (e.g. "

@@ -363,3 +363,25 @@ def test_series_of_another_user_is_404(client: httpx.Client) -> None:
     for action in ("pause", "resume", "skip", "stop"):
         assert client.post(f"/v1/series/{sid}/{action}", headers=auth(bob)).status_code == 404
     assert series(client, alice, sid)["status"] == "active"
+
+
+def test_weekdays_in_words_preview_and_create_the_rrule_they_name(client: httpx.Client) -> None:
+    preview = client.post(
+        "/v1/recurrence/preview",
+        json={
+            "rule": "every 2nd and 4th thursday",
+            "dtstart": "2026-12-10T09:00:00",
+            "timezone": "America/New_York",
+            "limit": 3,
+        },
+    )
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    assert body["occurrences"] == ["2026-12-10T14:00:00Z", "2026-12-24T14:00:00Z", "2027-01-14T14:00:00Z"]
+    assert "the second Thursday and the fourth Thursday" in body["text"]
+    user = new_user()
+    task = create_recurring(client, user, "every other tuesday", tomorrow_at(9))
+    assert task["recurrence"]["rule"] == "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU"
+    complete(client, user, task["id"])
+    second = occurrence(client, user, task["series_id"], 2)
+    assert local(second["due_at"]).weekday() == 1 and local(second["due_at"]).hour == 9

@@ -45,7 +45,9 @@ class RecurrenceSpec(SQLModel):
         min_length=1,
         max_length=500,
         description="An RFC 5545 RRULE (`FREQ=WEEKLY;BYDAY=MO,WE`) or a simple pattern: daily, "
-        "weekdays, weekly, monthly, yearly, every N days/weeks/months, last day of month.",
+        "weekdays, weekly, monthly, yearly, every N days/weeks/months, last day of month, every mon, wed "
+        "and fri, every other tuesday, every weekend, every 2nd and 4th thursday, first monday of the month, "
+        "last friday of the month, last weekday of the month. Stored and shown as the RRULE it became.",
         schema_extra={"examples": ["FREQ=WEEKLY;BYDAY=MO,WE,FR", "every 2 weeks"]},
     )
     timezone: str = Field(default="UTC", max_length=64, schema_extra={"examples": ["America/New_York"]})

@@ -113,6 +113,27 @@ _PATTERNS: dict[str, Rule] = {
     "every last day of the month": Rule(MONTHLY, bymonthday=(-1,)),
 }
 _PATTERN_UNITS: dict[str, _Freq] = {"day": DAILY, "week": WEEKLY, "month": MONTHLY, "year": YEARLY}
+_DAY_WORDS = {
+    **{name: day for day, name in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday"))},
+    "saturday": 5,
+    "sunday": 6,
+    **{name: day for day, name in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))},
+    "tues": 1,
+    "thur": 3,
+    "thurs": 3,
+}
+_ORDINAL_WORDS = {
+    **{word: n for n, word in enumerate(("first", "second", "third", "fourth", "fifth"), 1)},
+    **{word: n for n, word in enumerate(("1st", "2nd", "3rd", "4th", "5th"), 1)},
+    "last": -1,
+    "second last": -2,
+    "second to last": -2,
+}
+_WEEKEND = ((5, 0), (6, 0))
+# "of the month" and its variants: a monthly pattern (ordinals alone say as much).
+_MONTH_SUFFIX_RE = re.compile(r" (?:of (?:the|each|every) month|each month|every month|monthly)$")
+_LIST_SPLIT_RE = re.compile(r"\s*(?:,|\band\b|&)\s*")
+_ORDINAL_DAY_RE = re.compile(r"(" + "|".join(sorted(_ORDINAL_WORDS, key=len, reverse=True)) + r") (.+)")
 
 
 def shown(text: str) -> str:
@@ -141,9 +162,60 @@ def parse_rule_text(text: str) -> Rule:
         if not 1 <= interval <= _MAX_INTERVAL:
             raise _invalid_rule(text, f"the number must be between 1 and {_MAX_INTERVAL}")
         return Rule(_PATTERN_UNITS[unit], interval=interval)
+    in_words = _weekday_pattern(pattern)
+    if in_words is not None:
+        return in_words
     if "=" not in text:
         raise _invalid_rule(text, "unknown pattern")
     return _parse_rrule(text)
+
+
+def _day_word(word: str) -> int | None:
+    """A weekday's name or abbreviation, singular or plural; None if it is not one."""
+    found = _DAY_WORDS.get(word)
+    if found is None and word.endswith("s"):
+        found = _DAY_WORDS.get(word[:-1])
+    return found
+
+
+def _weekday_pattern(pattern: str) -> Rule | None:
+    """Weekdays in words: "every mon, wed and fri", "every other tuesday",
+    "every weekend", "every 2nd and 4th thursday", "first monday of the month",
+    "last friday of the month", "last weekday of the month". None when the
+    pattern is none of these."""
+    if pattern in ("weekends", "every weekend", "every weekend day", "every saturday and sunday"):
+        return Rule(WEEKLY, byday=_WEEKEND)
+    monthly = _MONTH_SUFFIX_RE.search(pattern) is not None
+    words = _MONTH_SUFFIX_RE.sub("", pattern).removeprefix("every ")
+    interval = 1
+    if words.startswith("other "):
+        interval, words = 2, words.removeprefix("other ")
+    items = [_ordinal_and_day(token) for token in _LIST_SPLIT_RE.split(words)]
+    # "2nd and 4th thursday": an ordinal that names no day takes the last one's.
+    last_day = items[-1][1]
+    items = [(ordinal, day if day is not None else last_day) for ordinal, day in items]
+    ordinals = [ordinal for ordinal, _ in items]
+    if len(items) == 1 and last_day in ("weekday", "weekdays") and ordinals[0] and interval == 1:
+        return Rule(MONTHLY, byday=tuple((day, 0) for day in WORKWEEK), bysetpos=(ordinals[0],))
+    days = [_day_word(day) if day is not None else None for _, day in items]
+    if any(day is None for day in days) or (any(ordinals) and not all(ordinals)):
+        return None
+    byday = tuple(
+        sorted({(day, ordinal) for day, ordinal in zip(days, ordinals, strict=True) if day is not None})
+    )
+    if not any(ordinals):
+        return None if monthly else Rule(WEEKLY, interval=interval, byday=byday)
+    return Rule(MONTHLY, byday=byday) if interval == 1 else None
+
+
+def _ordinal_and_day(token: str) -> tuple[int, str | None]:
+    """'2nd thursday' -> (2, 'thursday'); '2nd' -> (2, None); 'friday' -> (0, 'friday')."""
+    if token in _ORDINAL_WORDS:
+        return _ORDINAL_WORDS[token], None
+    match = _ORDINAL_DAY_RE.fullmatch(token)
+    if match is None or match.group(1) is None:
+        return 0, token
+    return _ORDINAL_WORDS[match.group(1)], match.group(2)
 
 
 def _parse_rrule(text: str) -> Rule:
