@@ -132,12 +132,27 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     state_file = default_run_dir() / "stack.json"
     if not state_file.exists():
-        print("stopped")
+        print(json.dumps({"profile": None, "runner_pid": None, "processes": []}) if args.json else "stopped")
         return 0
     state = json.loads(state_file.read_text())
+    ports: dict[str, dict[str, int]] = state.get("ports", {})
+    processes = [
+        {"name": name, "pid": pid, "running": _alive(pid), "ports": ports.get(name, {})}
+        for name, pid in state["processes"].items()
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {"profile": state["profile"], "runner_pid": state["runner_pid"], "processes": processes},
+                indent=2,
+            )
+        )
+        return 0
     print(f"profile {state['profile']}, runner pid {state['runner_pid']}")
-    for name, pid in state["processes"].items():
-        print(f"  {name:<16} pid {pid:<8} {'running' if _alive(pid) else 'exited'}")
+    for process in processes:
+        listening = ", ".join(f"{listener} {port}" for listener, port in process["ports"].items())
+        state_text = "running" if process["running"] else "exited"
+        print(f"  {process['name']:<16} pid {process['pid']:<8} {state_text:<8} {listening}")
     return 0
 
 
@@ -205,7 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop a stack started by `up`").set_defaults(func=cmd_down)
-    sub.add_parser("status", help="list the stack's processes").set_defaults(func=cmd_status)
+    status = sub.add_parser("status", help="list the stack's processes, their pids and ports")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="print {profile, runner_pid, processes: [{name, pid, running, ports}]}",
+    )
+    status.set_defaults(func=cmd_status)
 
     mail = sub.add_parser("mail", help="list the email the local SMTP sink received")
     mail.add_argument("--last", type=int, metavar="N", help="only the N most recent messages")

@@ -277,6 +277,17 @@ class Stack:
                 wanted[f"daprd-{role.name} {listener.name}"] = getattr(sidecar, listener.name)
         return wanted
 
+    def ports_by_process(self) -> dict[str, dict[str, int]]:
+        """listening_ports() grouped by the process that listens: {"daprd-api": {"http": 3500, …}};
+        a process's one port is "main". The sinks' processes are named without "sink"."""
+        grouped: dict[str, dict[str, int]] = {}
+        for who, port in self.listening_ports().items():
+            name, _, listener = who.partition(" ")
+            if listener == "sink":
+                listener = ""
+            grouped.setdefault(name, {})[listener or "main"] = port
+        return grouped
+
     def _refuse_busy_ports(self) -> None:
         """Fail before starting anything rather than halfway, when a process
         that cannot bind its port would take the stack down with it."""
@@ -621,6 +632,7 @@ class Stack:
             # `./task wf` talks to this sidecar.
             "dapr_grpc_port": self.ports.app_sidecar.grpc,
             "processes": {name: p.pid for name, p in self.processes.items()},
+            "ports": self.ports_by_process(),
         }
         (self.run_dir / "stack.json").write_text(json.dumps(state, indent=2))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import socket
 import subprocess
@@ -103,3 +104,33 @@ def test_up_names_the_busy_port_in_a_sentence_not_a_traceback(tmp_path: Path) ->
     assert f"{StackPorts().app} (app-api)" in output
     assert "./task up -- --free-ports" in output
     assert "Traceback" not in output
+
+
+def test_status_json_lists_every_process_with_its_pid_and_ports(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a test or an operator acts on: each process's name, pid, whether it
+    runs, and the ports it listens on, as the stack that wrote the file planned them."""
+    from devstack.__main__ import main
+
+    stack = Stack(StackConfig(ports=StackPorts.random(), run_dir=tmp_path, profile="kafka"))
+    ports = stack.ports_by_process()
+    assert ports["daprd-api"]["grpc"] == stack.ports.app_sidecar.grpc
+    assert ports["app-api"] == {"main": stack.ports.app}
+    assert ports["smtp"] == {"main": stack.ports.smtp}
+    assert ports["kafka"] == {"main": stack.ports.kafka, "controller": stack.ports.kafka_controller}
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    state = {"runner_pid": os.getpid(), "profile": "kafka", "dapr_grpc_port": 1, "ports": ports}
+    state["processes"] = {"app-api": os.getpid(), "kafka": dead.pid}
+    (tmp_path / "stack.json").write_text(json.dumps(state))
+    monkeypatch.setenv("TODO_RUN_DIR", str(tmp_path))
+    assert main(["status", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["profile"] == "kafka"
+    assert listed["processes"] == [
+        {"name": "app-api", "pid": os.getpid(), "running": True, "ports": {"main": stack.ports.app}},
+        {"name": "kafka", "pid": dead.pid, "running": False, "ports": ports["kafka"]},
+    ]
+    assert main(["status"]) == 0
+    assert f"app-api          pid {os.getpid()}" in capsys.readouterr().out
