@@ -195,25 +195,15 @@ def step_paths(c: Capture) -> None:
         lambda e: True,
     )
 
-    task = c.new_series()
-    with c.next_occurrence_held(task):
-        c.call("POST", f"/v1/tasks/{task['id']}/complete")
-        c.export(
-            f"shape{shape}-step-creating",
-            task,
-            "woken by its completion, creating the next occurrence",
-            creating,
-        )
-
-    task = c.new_series(reminders=[{"before": "PT15M"}])
-    with c.next_occurrence_held(task):
-        c.call("POST", f"/v1/tasks/{task['id']}/complete")
-        c.export(
-            f"shape{shape}-step-with-reminders-creating",
-            task,
-            "a step whose occurrence has reminders",
-            creating,
-        )
+    steps: tuple[tuple[str, list[dict[str, str]], str], ...] = (
+        ("step-creating", [], "woken by its completion, creating the next occurrence"),
+        ("step-with-reminders-creating", [{"before": "PT15M"}], "a step whose occurrence has reminders"),
+    )
+    for name, reminders, path in steps:
+        task = c.new_series(reminders=reminders)
+        with c.next_occurrence_held(task):
+            c.call("POST", f"/v1/tasks/{task['id']}/complete")
+            c.export(f"shape{shape}-{name}", task, path, creating)
 
     task = c.new_series()
     c.suspended(task, lambda: c.call("POST", f"/v1/series/{task['series_id']}/skip"))

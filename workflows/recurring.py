@@ -35,6 +35,7 @@ from todos.series.contract import (
     SERIES_ENDED,
     SPECULATIVE_STEPS,
     STALE,
+    TASK_COMPLETED,
     ArmedReminders,
     CreatedOccurrence,
     FinishedSeries,
@@ -252,7 +253,8 @@ def recurring_task_workflow(
     winner = yield when_any([*waits, ctx.create_timer(_wake_at(state, _now(ctx)))])
     withdraw(ctx, EVENTS, waits)
 
-    outcome = yield from _speculative_step(ctx, state, winner.get_result() if winner is waits[0] else None)
+    completion = waits[EVENTS.index(TASK_COMPLETED)]
+    outcome = yield from _speculative_step(ctx, state, winner.get_result() if winner is completion else None)
     if outcome is None:
         progress = yield from _activity(ctx, LOAD_SERIES_PROGRESS, state.series_id, SeriesProgress)
         if not isinstance(progress, SeriesProgress):

@@ -77,6 +77,14 @@ def series(client: httpx.Client, user: str, series_id: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
+def preview(client: httpx.Client, rule: str, dtstart: str, limit: int = 3) -> httpx.Response:
+    """POST /v1/recurrence/preview (no token) in New York wall time."""
+    return client.post(
+        "/v1/recurrence/preview",
+        json={"rule": rule, "dtstart": dtstart, "timezone": "America/New_York", "limit": limit},
+    )
+
+
 def local(instant: str) -> datetime:
     return datetime.fromisoformat(instant).astimezone(NEW_YORK)
 
@@ -333,15 +341,7 @@ def test_recurring_task_needs_a_due_date(client: httpx.Client) -> None:
 
 
 def test_preview_needs_no_auth_and_uses_wall_time(client: httpx.Client) -> None:
-    response = client.post(
-        "/v1/recurrence/preview",
-        json={
-            "rule": "weekdays",
-            "dtstart": "2026-03-06T09:00:00",
-            "timezone": "America/New_York",
-            "limit": 3,
-        },
-    )
+    response = preview(client, "weekdays", "2026-03-06T09:00:00")
     assert response.status_code == 200, response.text
     body = response.json()
     # Friday before the DST switch (14:00Z), then Monday and Tuesday after it (13:00Z).
@@ -366,17 +366,9 @@ def test_series_of_another_user_is_404(client: httpx.Client) -> None:
 
 
 def test_weekdays_in_words_preview_and_create_the_rrule_they_name(client: httpx.Client) -> None:
-    preview = client.post(
-        "/v1/recurrence/preview",
-        json={
-            "rule": "every 2nd and 4th thursday",
-            "dtstart": "2026-12-10T09:00:00",
-            "timezone": "America/New_York",
-            "limit": 3,
-        },
-    )
-    assert preview.status_code == 200, preview.text
-    body = preview.json()
+    listed = preview(client, "every 2nd and 4th thursday", "2026-12-10T09:00:00")
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
     assert body["occurrences"] == ["2026-12-10T14:00:00Z", "2026-12-24T14:00:00Z", "2027-01-14T14:00:00Z"]
     assert "the second Thursday and the fourth Thursday" in body["text"]
     user = new_user()

@@ -98,8 +98,9 @@ def run_generation(
     `woken_by`: the data of the task_completed event that woke the generation
     (what the fake workflow gateway recorded), else the timer woke it."""
     waits = [_Wait(woken_by if name == TASK_COMPLETED else None) for name in EVENTS]
+    completion = waits[EVENTS.index(TASK_COMPLETED)]
     # Woken by the task_completed event when the test raised one, else by the timer.
-    monkeypatch.setattr(recurring, "when_any", lambda tasks: waits[0] if woken_by is not None else "timer")
+    monkeypatch.setattr(recurring, "when_any", lambda tasks: completion if woken_by is not None else "timer")
     monkeypatch.setattr(recurring, "event_waits", lambda ctx, names, sentinel_free: waits)
     monkeypatch.setattr(recurring, "withdraw", lambda ctx, names, waits: None)
     ctx = _Context(now)
