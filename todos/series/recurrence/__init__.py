@@ -20,7 +20,15 @@ user's start, which buys two things:
 from todos.series.recurrence.budget import Budget
 from todos.series.recurrence.describe import describe
 from todos.series.recurrence.rules import Basis, Recurrence, RecurrenceError
-from todos.series.recurrence.schedule import next_occurrence, occurrence_after, occurrences, parse, preview
+from todos.series.recurrence.schedule import (
+    next_occurrence,
+    occurrence_after,
+    occurrences,
+    parse,
+    preview,
+    upcoming,
+    with_exceptions,
+)
 
 __all__ = [
     "Basis",
@@ -33,4 +41,6 @@ __all__ = [
     "occurrences",
     "parse",
     "preview",
+    "upcoming",
+    "with_exceptions",
 ]

@@ -35,6 +35,8 @@ HORIZON_YEARS = 100
 CALENDAR_CYCLE_YEARS = 400
 # parse() measures the smallest gap over this many occurrences.
 GAP_SAMPLE = 50
+# EXDATEs, and RDATEs, a series keeps: skips and moves a person makes, not a second rule.
+MAX_EXCEPTIONS = 100
 _MAX_INTERVAL = 10_000
 _MAX_RULE_LENGTH = 1_000
 _RULE_HINT = "try 'daily', 'every 2 weeks' or 'FREQ=WEEKLY;BYDAY=MO,WE'"
@@ -51,14 +53,19 @@ class RecurrenceError(ValueError):
 
 @dataclass(frozen=True)
 class Recurrence:
+    """A series' recurrence set (RFC 5545): the rule's occurrences from ``dtstart``, bounded by its COUNT
+    and UNTIL, less ``exdates``, plus ``rdates`` (aware instants, sorted, each at most once)."""
+
     rule: str
     timezone: str
     dtstart: datetime
     basis: Basis = "schedule"
+    exdates: tuple[datetime, ...] = ()
+    rdates: tuple[datetime, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.dtstart.tzinfo is None:
-            raise ValueError("Recurrence.dtstart must be timezone-aware (UTC)")
+        if any(moment.tzinfo is None for moment in (self.dtstart, *self.exdates, *self.rdates)):
+            raise ValueError("Recurrence.dtstart, exdates and rdates must be timezone-aware (UTC)")
 
 
 # ----------------------------------------------------------------------------------------------------

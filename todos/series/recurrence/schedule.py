@@ -4,9 +4,9 @@ occurrence that follows the current one."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dateutil.rrule import MINUTELY, SECONDLY
 
@@ -29,6 +29,7 @@ from todos.series.recurrence.rules import (
     FREQ_NAMES,
     GAP_SAMPLE,
     HORIZON_YEARS,
+    MAX_EXCEPTIONS,
     Recurrence,
     RecurrenceError,
     format_rule,
@@ -48,14 +49,60 @@ def parse(
     basis: str = "schedule",
     min_interval: timedelta = timedelta(hours=1),
     budget: Budget | None = None,
+    exdates: Sequence[datetime] = (),
+    rdates: Sequence[datetime] = (),
 ) -> Recurrence:
     """Validate a rule (RRULE text or a simple English pattern) and anchor it at its first occurrence.
 
-    With a ``budget`` (request paths), a rule whose first occurrences take more expansion work than it has
-    left is refused as RULE_TOO_SPARSE.
+    ``exdates`` and ``rdates`` without an offset are wall times in ``timezone``. With a ``budget`` (request
+    paths), a rule whose first occurrences take more expansion work than it has left is refused as
+    RULE_TOO_SPARSE.
     """
     rec, _ = _parse(rule, timezone, dtstart, basis, min_interval, budget)
-    return rec
+    if not exdates and not rdates:
+        return rec
+    return with_exceptions(rec, exdates=exdates, rdates=rdates)
+
+
+def with_exceptions(
+    rec: Recurrence, *, exdates: Sequence[datetime] = (), rdates: Sequence[datetime] = ()
+) -> Recurrence:
+    """``rec`` with these EXDATEs and RDATEs (wall times in its zone when naive), checked."""
+    zone = zone_of(rec.timezone)
+    if rec.basis == "completion":
+        field = "exdates" if exdates else "rdates"
+        raise RecurrenceError(
+            field,
+            "EXCEPTIONS_NEED_SCHEDULE",
+            f"recurrence.{field}: a series with basis 'completion' has no calendar dates to exclude or "
+            "add (each one follows the last completion); use basis 'schedule'.",
+        )
+    instants = {
+        name: tuple(sorted({to_utc(m, zone) if m.tzinfo is None else m.astimezone(UTC) for m in given}))
+        for name, given in (("exdates", exdates), ("rdates", rdates))
+    }
+    for name, moments in instants.items():
+        if len(moments) > MAX_EXCEPTIONS:
+            raise RecurrenceError(
+                name,
+                "TOO_MANY_EXCEPTIONS",
+                f"recurrence.{name}: {len(moments)} dates; a series keeps at most {MAX_EXCEPTIONS}.",
+            )
+    if instants["rdates"] and instants["rdates"][0] < rec.dtstart:
+        raise RecurrenceError(
+            "rdates",
+            "RDATE_BEFORE_START",
+            f"recurrence.rdates: {instants['rdates'][0]:%Y-%m-%dT%H:%M:%SZ} is before the series' first "
+            f"occurrence {rec.dtstart:%Y-%m-%dT%H:%M:%SZ}; a series starts at its first occurrence.",
+        )
+    if rec.dtstart in instants["exdates"]:
+        raise RecurrenceError(
+            "exdates",
+            "EXDATE_IS_START",
+            f"recurrence.exdates: {rec.dtstart:%Y-%m-%dT%H:%M:%SZ} is the series' first occurrence, the task "
+            "itself; start the series at a later date instead.",
+        )
+    return replace(rec, exdates=instants["exdates"], rdates=instants["rdates"])
 
 
 def preview(
@@ -218,19 +265,15 @@ def _list_into(
     """Append the occurrences after ``after`` (or from #1) to ``listed`` until it holds ``limit``; what it
     appended stays there when the budget runs out."""
     engine = engine_for(rec)
+    found: Iterator[tuple[datetime, int]]
     if after is None or after < rec.dtstart or engine.rule.count is not None:
         # COUNT can only be honoured by knowing how many occurrences came before.
-        instants: Iterator[datetime] = (
-            t
-            for t, _ in indexed(
-                engine, anchor=rec.dtstart, anchor_index=0, anchor_is_occurrence=False, budget=budget
-            )
-        )
+        found = indexed(engine, anchor=rec.dtstart, anchor_index=0, anchor_is_occurrence=False, budget=budget)
     else:
-        instants = (t for _, t in stream(engine, after, budget=budget))
+        found = ((t, 0) for _, t in stream(engine, after, budget=budget))  # the index is not used here
     if len(listed) >= limit:
         return
-    for instant in instants:
+    for instant, _ in in_set(rec, found, after=after, index_before=0):
         # Drops instants already listed: wall times in a DST gap can land on the same instant as the next one.
         if (after is None or instant > after) and (not listed or instant > listed[-1]):
             listed.append(instant)
@@ -255,13 +298,71 @@ def occurrence_after(
         # earlier versions): it still stands for an occurrence, the first slot at the
         # earliest, and what follows it comes after that slot.
         anchor, after = rec.dtstart, max(after, rec.dtstart)
+    return next(_upcoming(rec, anchor=anchor, anchor_index=anchor_index, after=after), None)
+
+
+def _upcoming(
+    rec: Recurrence, *, anchor: datetime, anchor_index: int, after: datetime
+) -> Iterator[tuple[datetime, int]]:
     engine = engine_for(rec)
     if after < anchor:
         # Occurrences between `after` and the anchor can only be numbered by walking from the series start.
         candidates = indexed(engine, anchor=rec.dtstart, anchor_index=0, anchor_is_occurrence=False)
+        index_before = 0
     else:
         candidates = indexed(engine, anchor=anchor, anchor_index=anchor_index, anchor_is_occurrence=True)
-    return next(((instant, index) for instant, index in candidates if instant > after), None)
+        index_before = anchor_index
+    return (
+        found for found in in_set(rec, candidates, after=after, index_before=index_before) if found[0] > after
+    )
+
+
+def upcoming(
+    rec: Recurrence, *, anchor: datetime, anchor_index: int, after: datetime, limit: int
+) -> list[tuple[datetime, int]]:
+    """The first ``limit`` occurrences strictly after ``after``, as ``occurrence_after`` would find them
+    one after the other (a "schedule" series; a "completion" one has no dates before its completions)."""
+    require_aware(anchor=anchor, after=after)
+    if anchor < rec.dtstart:
+        anchor, after = rec.dtstart, max(after, rec.dtstart)
+    listed: list[tuple[datetime, int]] = []
+    for found in _upcoming(rec, anchor=anchor, anchor_index=anchor_index, after=after):
+        if len(listed) >= limit:
+            break
+        # Wall times in a DST gap can land on the instant of the next one: it is one occurrence.
+        if not listed or found[0] > listed[-1][0]:
+            listed.append(found)
+    return listed
+
+
+def in_set(
+    rec: Recurrence,
+    rule_occurrences: Iterator[tuple[datetime, int]],
+    *,
+    after: datetime | None,
+    index_before: int,
+) -> Iterator[tuple[datetime, int]]:
+    """The recurrence set from the rule's occurrences (instant, index; in order, from before ``after`` on):
+    less EXDATEs, merged with the RDATEs after ``after``. An RDATE carries the index of the rule's occurrence
+    before it, ``index_before`` if none is: COUNT bounds the rule, not the set, as RFC 5545 has it."""
+    if not rec.exdates and not rec.rdates:
+        yield from rule_occurrences
+        return
+    excluded = set(rec.exdates)
+    rdates = iter([r for r in rec.rdates if (after is None or r > after) and r not in excluded])
+    rdate = next(rdates, None)
+    last = index_before
+    for instant, index in rule_occurrences:
+        while rdate is not None and rdate <= instant:
+            if rdate < instant:  # one on a rule occurrence is that occurrence
+                yield rdate, last
+            rdate = next(rdates, None)
+        last = index
+        if instant not in excluded:
+            yield instant, index
+    while rdate is not None:
+        yield rdate, last
+        rdate = next(rdates, None)
 
 
 def next_occurrence(
