@@ -131,6 +131,8 @@ def _following(state: SeriesState, progress: SeriesProgress, now: datetime) -> t
         timezone=state.timezone,
         dtstart=datetime.fromisoformat(state.dtstart),
         basis=state.basis,  # type: ignore[arg-type]
+        exdates=tuple(map(datetime.fromisoformat, state.exdates)),
+        rdates=tuple(map(datetime.fromisoformat, state.rdates)),
     )
     return recurrence.next_occurrence(
         rule,
@@ -171,6 +173,8 @@ def next_step(state: SeriesState, progress: SeriesProgress, now: datetime) -> En
         timezone=state.timezone,
         basis=state.basis,
         dtstart=state.dtstart,
+        exdates=state.exdates,
+        rdates=state.rdates,
     )
     return Create(state, occurrence)
 

@@ -22,10 +22,19 @@ def recurrence_error(error: recurrence.RecurrenceError, prefix: str) -> InvalidI
 
 
 def parse_recurrence(
-    spec: RecurrenceSpec, dtstart: datetime, prefix: str, min_interval: timedelta
+    spec: RecurrenceSpec,
+    dtstart: datetime,
+    prefix: str,
+    min_interval: timedelta,
+    *,
+    replacing: Series | None = None,
 ) -> recurrence.Recurrence:
+    """The spec's recurrence set. A rule change (``replacing`` a series' rule)
+    keeps the series' exceptions still after the new start, unless the spec
+    gives its own: a new time zone must not bring back a skipped date."""
+    given = spec.model_fields_set
     try:
-        return recurrence.parse(
+        rec = recurrence.parse(
             spec.rule,
             timezone=spec.timezone,
             dtstart=dtstart,
@@ -34,6 +43,15 @@ def parse_recurrence(
             # A request may not spend more than its share of CPU on a rule (RULE_TOO_SPARSE past it).
             budget=recurrence.Budget(),
         )
+        kept = {
+            name: getattr(spec, name)
+            if replacing is None or name in given
+            else [moment for moment in getattr(replacing, name) if moment > rec.dtstart]
+            for name in ("exdates", "rdates")
+        }
+        if not kept["exdates"] and not kept["rdates"]:
+            return rec
+        return recurrence.with_exceptions(rec, exdates=kept["exdates"], rdates=kept["rdates"])
     except recurrence.RecurrenceError as error:
         raise recurrence_error(error, prefix) from error
 
@@ -44,6 +62,8 @@ def recurrence_of(series: Series) -> recurrence.Recurrence:
         timezone=series.timezone,
         dtstart=series.dtstart,
         basis=Basis(series.basis).value,
+        exdates=tuple(series.exdates),
+        rdates=tuple(series.rdates),
     )
 
 
@@ -76,6 +96,8 @@ def new_series(user: User, task: Task, rec: recurrence.Recurrence, now: datetime
         current_task_id=task.id,
         occurrences_created=1,
         template=template(task),
+        exdates=list(rec.exdates),
+        rdates=list(rec.rdates),
         created_at=now,
         updated_at=now,
     )
@@ -116,6 +138,8 @@ def change_rule(series: Series, task: Task, rec: recurrence.Recurrence, now: dat
     series.dtstart = rec.dtstart
     series.anchor_at = rec.dtstart
     series.rule_index = 1
+    series.exdates = list(rec.exdates)
+    series.rdates = list(rec.rdates)
     if task.id == series.current_task_id:
         task.due_at = rec.dtstart
     series.updated_at = now

@@ -76,6 +76,11 @@ class SeriesSchedule(JsonDataclass):
     anchor: str
     occurrence_index: int
     rule_index: int
+    # The recurrence set's EXDATEs and RDATEs (instants, in order). Keyword
+    # only, so the subclasses keep their positional fields; empty in states
+    # and results recorded before them, which is what those series had.
+    exdates: list[str] = dataclasses.field(default_factory=list, kw_only=True)
+    rdates: list[str] = dataclasses.field(default_factory=list, kw_only=True)
 
     def schedule(self) -> dict[str, Any]:
         """Just these fields, to carry them into another series dataclass."""
@@ -152,6 +157,10 @@ class NextOccurrence(JsonDataclass):
     timezone: str | None = None
     basis: str | None = None
     dtstart: str | None = None
+    # And its exceptions: a date skipped or moved meanwhile refuses the step
+    # too. None in inputs written before the fields: not checked.
+    exdates: list[str] | None = None
+    rdates: list[str] | None = None
     # A speculative step's (SPECULATIVE_STEPS): the SeriesProgress it was
     # computed from without reading it. The activity refuses (STALE) when the
     # database says otherwise; None: the step was computed from a read.

@@ -11,20 +11,23 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Strict,
+    field_serializer,
 )
 from pydantic import Field as SchemaField
-from sqlalchemy import Column, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Column, DateTime, Text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from todos.core.fields import (
     RFC3339_DATE_TIME_OPTIONAL_OFFSET,
     USER_ID_MAX_LENGTH,
     EnumText,
+    rfc3339,
     text_format,
     timestamp_field,
     utcnow,
 )
+from todos.series.recurrence.rules import MAX_EXCEPTIONS
 
 
 class SeriesStatus(StrEnum):
@@ -38,6 +41,26 @@ class SeriesStatus(StrEnum):
 class Basis(StrEnum):
     schedule = "schedule"
     completion = "completion"
+
+
+def _wall_or_instant_schema(schema: dict[str, Any]) -> None:
+    """Without an offset it is no JSON Schema "date-time": say what is accepted."""
+    schema.pop("format", None)
+    schema["pattern"] = f"^{RFC3339_DATE_TIME_OPTIONAL_OFFSET.pattern}$"
+
+
+# An RFC 3339 date-time whose offset may be left out: then it is wall time in the series' zone.
+WallOrInstant = Annotated[
+    datetime,
+    BeforeValidator(
+        text_format(
+            RFC3339_DATE_TIME_OPTIONAL_OFFSET,
+            "an RFC 3339 date-time, with or without its offset, such as 2026-12-01T09:00:00",
+            datetime,
+        )
+    ),
+    SchemaField(json_schema_extra=_wall_or_instant_schema),
+]
 
 
 class RecurrenceSpec(SQLModel):
@@ -56,6 +79,24 @@ class RecurrenceSpec(SQLModel):
         description="`schedule`: next occurrence follows the calendar; `completion`: counted from when "
         "the task was completed.",
     )
+    exdates: list[WallOrInstant] = Field(
+        default_factory=list,
+        max_length=MAX_EXCEPTIONS,
+        description="Dates the rule gives that the series leaves out (RFC 5545 EXDATE); without an offset, "
+        "wall time in `timezone`. Shown as UTC instants. A skip or move of a coming date adds one.",
+        schema_extra={"examples": [["2026-12-24T09:00:00"]]},
+    )
+    rdates: list[WallOrInstant] = Field(
+        default_factory=list,
+        max_length=MAX_EXCEPTIONS,
+        description="Dates the series has beside the rule's (RFC 5545 RDATE); without an offset, wall time "
+        "in `timezone`. A move of a coming date adds one. COUNT and UNTIL bound the rule, not these.",
+        schema_extra={"examples": [["2026-12-23T14:00:00"]]},
+    )
+
+    @field_serializer("exdates", "rdates")
+    def _utc(self, values: list[datetime]) -> list[str]:
+        return [rfc3339(value) or "" for value in values]
 
 
 # ---- recurring series ----------------------------------------------------
@@ -84,6 +125,16 @@ class Series(SQLModel, table=True):
     occurrences_created: int = 1
     # What each new occurrence copies: title, description, priority, tags, reminder offsets.
     template: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
+    # The recurrence set's exceptions (RFC 5545 EXDATE, RDATE), as instants in
+    # order: dates skipped or moved ahead of time, and dates added.
+    exdates: list[datetime] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(DateTime(timezone=True)), nullable=False, server_default="{}"),
+    )
+    rdates: list[datetime] = Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(DateTime(timezone=True)), nullable=False, server_default="{}"),
+    )
     workflow_started_at: datetime | None = timestamp_field(default=None)
     # When the sweeper last asked the engine whether the workflow still runs:
     # it looks at the least recently checked series first.
@@ -91,12 +142,6 @@ class Series(SQLModel, table=True):
     created_at: datetime = timestamp_field(nullable=False, default_factory=utcnow)
     updated_at: datetime = timestamp_field(nullable=False, default_factory=utcnow)
     ended_at: datetime | None = timestamp_field(default=None)
-
-
-def _wall_or_instant_schema(schema: dict[str, Any]) -> None:
-    """Without an offset it is no JSON Schema "date-time": say what is accepted."""
-    schema.pop("format", None)
-    schema["pattern"] = f"^{RFC3339_DATE_TIME_OPTIONAL_OFFSET.pattern}$"
 
 
 class PreviewRequest(SQLModel):
@@ -114,17 +159,7 @@ class PreviewRequest(SQLModel):
     )
 
     rule: str = Field(min_length=1, max_length=500, schema_extra={"examples": ["weekdays"]})
-    dtstart: Annotated[
-        datetime,
-        BeforeValidator(
-            text_format(
-                RFC3339_DATE_TIME_OPTIONAL_OFFSET,
-                "an RFC 3339 date-time, with or without its offset, such as 2026-12-01T09:00:00",
-                datetime,
-            )
-        ),
-        SchemaField(json_schema_extra=_wall_or_instant_schema),
-    ] = Field(
+    dtstart: WallOrInstant = Field(
         description="First occurrence. Without an offset it is wall time in `timezone`.",
         schema_extra={"examples": ["2026-12-01T09:00:00"]},
     )

@@ -38,6 +38,8 @@ def schedule_of(series: Series) -> SeriesSchedule:
         anchor=iso(series.anchor_at),
         occurrence_index=series.occurrence_index,
         rule_index=series.rule_index,
+        exdates=[iso(moment) for moment in series.exdates],
+        rdates=[iso(moment) for moment in series.rdates],
     )
 
 

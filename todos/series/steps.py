@@ -194,6 +194,10 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
+def _instants(texts: list[str]) -> list[datetime]:
+    return [_instant(text) for text in texts]
+
+
 def _progress(series: Series, current: Task | None) -> SeriesProgress:
     """Where a series and its current occurrence stand, as their rows say."""
     return SeriesProgress(
@@ -222,6 +226,11 @@ def _refusal(series: Series, current: Task | None, step: NextOccurrence) -> str 
         iso(series.dtstart),
     ):
         return RULE_CHANGED
+    if step.exdates is not None and (_instants(step.exdates), _instants(step.rdates or [])) != (
+        series.exdates,
+        series.rdates,
+    ):
+        return RULE_CHANGED
     if step.assumed is not None and not _same(
         SeriesProgress.model_validate(step.assumed), _progress(series, current)
     ):
@@ -239,6 +248,11 @@ def _same(assumed: SeriesProgress, actual: SeriesProgress) -> bool:
 
     def key(progress: SeriesProgress) -> dict[str, object]:
         fields = dataclasses.asdict(progress) | {"step_shape": None}
-        return fields | {name: _instant(fields[name]) if fields[name] else None for name in _INSTANTS}
+        exceptions = {"exdates": _instants(progress.exdates), "rdates": _instants(progress.rdates)}
+        return (
+            fields
+            | exceptions
+            | {name: _instant(fields[name]) if fields[name] else None for name in _INSTANTS}
+        )
 
     return key(assumed) == key(actual)

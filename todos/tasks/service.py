@@ -229,7 +229,11 @@ class TaskService(Service):
         if series is not None:
             check_rule_change(series, task)
         rec = parse_recurrence(
-            data.recurrence, task.due_at, "recurrence.", self.settings.min_recurrence_interval
+            data.recurrence,
+            task.due_at,
+            "recurrence.",
+            self.settings.min_recurrence_interval,
+            replacing=series,
         )
         if series is None:
             if task.status != TaskStatus.pending:

@@ -37,7 +37,13 @@ def task_public(
     if rows is None:
         rows = reminder_rows(session, [task.id]).get(task.id, [])
     spec = (
-        RecurrenceSpec(rule=series.rule, timezone=series.timezone, basis=series.basis)
+        RecurrenceSpec(
+            rule=series.rule,
+            timezone=series.timezone,
+            basis=series.basis,
+            exdates=series.exdates,
+            rdates=series.rdates,
+        )
         if series is not None
         else None
     )

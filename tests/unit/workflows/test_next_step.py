@@ -44,6 +44,25 @@ def test_a_completed_occurrence_creates_the_next_one_from_the_rule_read() -> Non
     assert occurrence.due_at == "2026-12-08T14:00:00+00:00" and occurrence.assumed is None
 
 
+def test_a_date_skipped_ahead_of_time_is_passed_over_and_a_moved_one_is_created_at_its_new_time() -> None:
+    # Daily at 14:00Z from Dec 1: Dec 2 skipped ahead of time, Dec 3 moved to 18:00Z.
+    exceptions = {
+        "exdates": ["2026-12-02T14:00:00+00:00", "2026-12-03T14:00:00+00:00"],
+        "rdates": ["2026-12-03T18:00:00+00:00"],
+    }
+    step = next_step(state(), at(current_task_status="completed", **exceptions), NOW)
+
+    assert isinstance(step, Create)
+    occurrence = step.occurrence
+    assert (occurrence.due_at, occurrence.occurrence_index, occurrence.rule_index) == (
+        "2026-12-03T18:00:00+00:00",
+        2,
+        3,
+    )
+    # The activity refuses the step if the exceptions changed since (RULE_CHANGED).
+    assert (occurrence.exdates, occurrence.rdates) == (exceptions["exdates"], exceptions["rdates"])
+
+
 def test_a_used_up_rule_ends_by_finishing_the_series() -> None:
     step = next_step(state(), at(current_task_status="completed", rule="FREQ=DAILY;COUNT=1"), NOW)
     assert isinstance(step, Ended) and (step.how, step.finish) == ("exhausted", True)

@@ -145,6 +145,8 @@ def test_completed_occurrence_creates_the_next_one_and_continues_from_it() -> No
         timezone="America/New_York",
         basis="schedule",
         dtstart=DUE,
+        exdates=[],
+        rdates=[],
     )
     created = {"task_id": "t2", "occurrence_index": 2, "due_at": step.due_at}
     assert workflow.send(created) == (SCHEDULE_TASK_REMINDERS, TaskReminders(task_id="t2"))

@@ -302,36 +302,45 @@ def occurrence_after(
 
 
 def _upcoming(
-    rec: Recurrence, *, anchor: datetime, anchor_index: int, after: datetime
+    rec: Recurrence, *, anchor: datetime, anchor_index: int, after: datetime, budget: Budget | None = None
 ) -> Iterator[tuple[datetime, int]]:
-    engine = engine_for(rec)
     if after < anchor:
         # Occurrences between `after` and the anchor can only be numbered by walking from the series start.
-        candidates = indexed(engine, anchor=rec.dtstart, anchor_index=0, anchor_is_occurrence=False)
-        index_before = 0
+        anchor, anchor_index, known = rec.dtstart, 0, False
     else:
-        candidates = indexed(engine, anchor=anchor, anchor_index=anchor_index, anchor_is_occurrence=True)
-        index_before = anchor_index
-    return (
-        found for found in in_set(rec, candidates, after=after, index_before=index_before) if found[0] > after
+        known = True
+    candidates = indexed(
+        engine_for(rec), anchor=anchor, anchor_index=anchor_index, anchor_is_occurrence=known, budget=budget
     )
+    in_order = in_set(rec, candidates, after=after, index_before=anchor_index)
+    return (found for found in in_order if found[0] > after)
 
 
 def upcoming(
-    rec: Recurrence, *, anchor: datetime, anchor_index: int, after: datetime, limit: int
+    rec: Recurrence,
+    *,
+    anchor: datetime,
+    anchor_index: int,
+    after: datetime,
+    limit: int,
+    budget: Budget | None = None,
 ) -> list[tuple[datetime, int]]:
     """The first ``limit`` occurrences strictly after ``after``, as ``occurrence_after`` would find them
-    one after the other (a "schedule" series; a "completion" one has no dates before its completions)."""
+    one after the other (a "schedule" series; a "completion" one has no dates before its completions).
+    With a ``budget``, what was found when it ran out."""
     require_aware(anchor=anchor, after=after)
     if anchor < rec.dtstart:
         anchor, after = rec.dtstart, max(after, rec.dtstart)
     listed: list[tuple[datetime, int]] = []
-    for found in _upcoming(rec, anchor=anchor, anchor_index=anchor_index, after=after):
-        if len(listed) >= limit:
-            break
-        # Wall times in a DST gap can land on the instant of the next one: it is one occurrence.
-        if not listed or found[0] > listed[-1][0]:
-            listed.append(found)
+    try:
+        for found in _upcoming(rec, anchor=anchor, anchor_index=anchor_index, after=after, budget=budget):
+            if len(listed) >= limit:
+                break
+            # Wall times in a DST gap can land on the instant of the next one: it is one occurrence.
+            if not listed or found[0] > listed[-1][0]:
+                listed.append(found)
+    except BudgetExceeded:
+        pass
     return listed
 
 
