@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends, Query
 
 from api.auth import CurrentUser
 from api.deps import SeriesOps
 from api.openapi import link, problems
 from api.ratelimit import limit_previews
-from todos.series.models import PreviewRequest, PreviewResponse
+from todos.series.coming import MAX_LISTED, OccurrencesPublic
+from todos.series.models import MoveRequest, PreviewRequest, PreviewResponse, SkipRequest
 from todos.series.views import SeriesPublic
 
 router = APIRouter(tags=["series"])
@@ -38,6 +39,66 @@ def get_series(series_id: uuid.UUID, user: CurrentUser, series: SeriesOps) -> Se
     return series.get_series(user, series_id)
 
 
+@router.get(
+    "/v1/series/{series_id}/occurrences",
+    response_model=OccurrencesPublic,
+    responses=_NOT_FOUND,
+)
+def list_occurrences(
+    series_id: uuid.UUID,
+    user: CurrentUser,
+    series: SeriesOps,
+    limit: Annotated[int, Query(ge=1, le=MAX_LISTED, description="How many, the current one included.")] = 10,
+) -> OccurrencesPublic:
+    """What is coming: the current occurrence and the next ones, as the
+    series' workflow will create them if each is done when due, and the
+    dates of the rule in that window it leaves out. Empty once the series ended."""
+    return series.list_occurrences(user, series_id, limit)
+
+
+_SKIP_CURRENT = SkipRequest()
+
+
+@router.post(
+    "/v1/series/{series_id}/skip",
+    response_model=SeriesPublic,
+    responses={
+        200: _SERIES_LINKS,
+        **_NOT_FOUND,
+        **problems(409, descriptions={409: "The series has ended, or nothing to skip."}),
+    },
+)
+def skip_occurrence(
+    series_id: uuid.UUID,
+    user: CurrentUser,
+    series: SeriesOps,
+    # Optional: a skip of the current occurrence needs no body.
+    body: Annotated[SkipRequest, Body()] = _SKIP_CURRENT,
+) -> SeriesPublic:
+    """Skip the current occurrence (it is marked skipped and the next one
+    created), or, with `due_at`, one ahead: the series leaves it out."""
+    if body.due_at is None:
+        return series.control_series(user, series_id, "skip")
+    return series.skip_date(user, series_id, body.due_at)
+
+
+@router.post(
+    "/v1/series/{series_id}/move",
+    response_model=SeriesPublic,
+    responses={
+        200: _SERIES_LINKS,
+        **_NOT_FOUND,
+        **problems(409, descriptions={409: "The series has ended, or keeps the most dates it can."}),
+    },
+)
+def move_occurrence(
+    series_id: uuid.UUID, body: MoveRequest, user: CurrentUser, series: SeriesOps
+) -> SeriesPublic:
+    """Move one occurrence to another time: the current one (its due time
+    changes, its reminders follow) or one ahead (an EXDATE and an RDATE)."""
+    return series.move_date(user, series_id, body.due_at, body.to)
+
+
 @router.post(
     "/v1/series/{series_id}/{action}",
     response_model=SeriesPublic,
@@ -49,12 +110,13 @@ def get_series(series_id: uuid.UUID, user: CurrentUser, series: SeriesOps) -> Se
 )
 def control_series(
     series_id: uuid.UUID,
-    action: Literal["pause", "resume", "skip", "stop"],
+    action: Literal["pause", "resume", "stop"],
     user: CurrentUser,
     series: SeriesOps,
 ) -> SeriesPublic:
-    """`pause` (completions create nothing until `resume`), `skip` (the
-    current occurrence is marked skipped and the next one created), `stop`."""
+    """`pause` (completions create nothing until `resume`), `resume`, `stop`
+    (the pending occurrence goes; completed ones stay as history). `skip`
+    and `move` have their own paths."""
     return series.control_series(user, series_id, action)
 
 

@@ -22,6 +22,7 @@ from todos.core.fields import (
     RFC3339_DATE_TIME_OPTIONAL_OFFSET,
     USER_ID_MAX_LENGTH,
     EnumText,
+    UtcDatetime,
     rfc3339,
     text_format,
     timestamp_field,
@@ -166,6 +167,35 @@ class PreviewRequest(SQLModel):
     timezone: str = Field(default="UTC", max_length=64, schema_extra={"examples": ["America/New_York"]})
     # Strict: "10" or 10.0 is not the integer the schema documents.
     limit: Annotated[int, Strict()] = Field(default=10, ge=1, le=100)
+
+
+class SkipRequest(SQLModel):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={"examples": [{}, {"due_at": "2026-12-24T14:00:00Z"}]}
+    )
+
+    due_at: UtcDatetime | None = Field(
+        default=None,
+        description="The occurrence to skip, as GET /v1/series/{id}/occurrences lists it: the current one "
+        "(the default) or one ahead, which the series then leaves out (an EXDATE).",
+        schema_extra={"examples": ["2026-12-24T14:00:00Z"]},
+    )
+
+
+class MoveRequest(SQLModel):
+    model_config = ConfigDict(  # type: ignore[assignment]
+        json_schema_extra={"examples": [{"due_at": "2026-12-24T14:00:00Z", "to": "2026-12-23T09:00:00"}]}
+    )
+
+    due_at: UtcDatetime = Field(
+        description="The occurrence to move, as GET /v1/series/{id}/occurrences lists it.",
+        schema_extra={"examples": ["2026-12-24T14:00:00Z"]},
+    )
+    to: WallOrInstant = Field(
+        description="Its new time; without an offset, wall time in the series' zone. A date ahead becomes "
+        "an EXDATE and an RDATE; the current one gets this due time.",
+        schema_extra={"examples": ["2026-12-23T09:00:00"]},
+    )
 
 
 class PreviewResponse(SQLModel):

@@ -7,7 +7,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -21,8 +21,10 @@ from todos.events import schema as events
 from todos.reminders.ledger import ReminderLedger
 from todos.series import recurrence
 from todos.series.changes import recurrence_error, recurrence_of
+from todos.series.coming import OccurrencesPublic, coming, occurrences_public
 from todos.series.contract import (
     OCCURRENCE_SKIPPED,
+    SERIES_CHANGED,
     SERIES_PAUSED,
     SERIES_RESUMED,
     SERIES_STOPPED,
@@ -30,6 +32,7 @@ from todos.series.contract import (
     series_id_of,
 )
 from todos.series.models import LIVE_STATUSES, Series, SeriesStatus
+from todos.series.steering import add_date, check_coming, current_due, leave_out, to_instant
 from todos.series.views import (
     SeriesPublic,
     WorkflowPublic,
@@ -87,6 +90,8 @@ class SeriesService(Service):
             next_due_at=_next_due(series, current),
             occurrence_index=series.occurrence_index,
             occurrences_created=series.occurrences_created,
+            exdates=[rfc3339(moment) or "" for moment in series.exdates],
+            rdates=[rfc3339(moment) or "" for moment in series.rdates],
             created_at=rfc3339(series.created_at) or "",
             updated_at=rfc3339(series.updated_at) or "",
             ended_at=rfc3339(series.ended_at),
@@ -219,6 +224,84 @@ class SeriesService(Service):
         current.updated_at = now
         self.emitter.change(session, events.TASK_UPDATED, current, before, snapshot(session, current, series))
         tx.effects.jobs += self.ledger.cancel(session, [current.id], now)
+
+    def list_occurrences(self, user: User, series_id: uuid.UUID, limit: int) -> OccurrencesPublic:
+        """The current occurrence and the next ones, `limit` in all; none once the series ended."""
+        with self.uow.database.session() as session:
+            series = owned(session, Series, user, series_id)
+            current = session.get(Task, series.current_task_id) if series.current_task_id else None
+        if series.status not in LIVE_STATUSES or current is None:
+            return OccurrencesPublic(series_id=str(series.id), occurrences=[], skipped=[])
+        plan = coming(series, current_due(series, current), self.clock(), limit - 1)
+        return occurrences_public(series, plan)
+
+    def skip_date(self, user: User, series_id: uuid.UUID, due_at: datetime) -> SeriesPublic:
+        """Skip the occurrence due at `due_at`: the current one (as a skip
+        does), or one ahead (an EXDATE). Skipping a date left out already
+        changes nothing."""
+        now = self.clock()
+        with self.uow.transaction() as tx:
+            series, current = self._steerable(tx, user, series_id)
+            if due_at == current_due(series, current):
+                self._skip_current(tx, series, now, current.id)
+                series.updated_at = now
+                tx.effects.notify(series.id, OCCURRENCE_SKIPPED)
+            elif due_at not in series.exdates:
+                check_coming(series, current, due_at, now, "due_at")
+                before = snapshot(tx.session, current, series)
+                leave_out(series, due_at)
+                self._steered(tx, series, current, before, now)
+        return self.get_series(user, series_id)
+
+    def move_date(self, user: User, series_id: uuid.UUID, due_at: datetime, to: datetime) -> SeriesPublic:
+        """Move the occurrence due at `due_at` to `to` (wall time in the
+        series' zone without an offset): the current one (its due time, as
+        an edit does), or one ahead (an EXDATE and an RDATE)."""
+        now = self.clock()
+        with self.uow.transaction() as tx:
+            series, current = self._steerable(tx, user, series_id)
+            before = snapshot(tx.session, current, series)
+            if due_at == current_due(series, current):
+                current.due_at = to_instant(to, series.timezone)
+                current.updated_at = now
+                tx.session.flush()
+                sync = self.ledger.sync(tx.session, current, now)
+                tx.effects.jobs += sync.jobs
+                self._steered(tx, series, current, before, now)
+                self.ledger.emit_armed(tx.session, current, sync)
+            else:
+                check_coming(series, current, due_at, now, "due_at")
+                leave_out(series, due_at)
+                add_date(series, current, to, now)
+                self._steered(tx, series, current, before, now)
+        return self.get_series(user, series_id)
+
+    def _steerable(self, tx: Transaction, user: User, series_id: uuid.UUID) -> tuple[Series, Task]:
+        """The user's live series, locked, and its current occurrence."""
+        series = owned(tx.session, Series, user, series_id, lock=True)
+        current = (
+            tx.session.get(Task, series.current_task_id, with_for_update=True)
+            if series.current_task_id
+            else None
+        )
+        if series.status not in LIVE_STATUSES or current is None:
+            raise Conflict(
+                f"The series has ended ({series.status}); only the dates of an active or paused series "
+                "can be skipped or moved.",
+                field="series_id",
+            )
+        return series, current
+
+    def _steered(
+        self, tx: Transaction, series: Series, current: Task, before: dict[str, Any], now: datetime
+    ) -> None:
+        """Record a change of the series' dates on its current occurrence (its
+        `recurrence` or `due_at` shows it) and wake the workflow to read it."""
+        series.updated_at = now
+        tx.session.flush()
+        after = snapshot(tx.session, current, series)
+        self.emitter.change(tx.session, events.TASK_UPDATED, current, before, after)
+        tx.effects.notify(series.id, SERIES_CHANGED)
 
     def stop(self, tx: Transaction, series: Series, now: datetime) -> set[uuid.UUID]:
         """Stopping ends the series: its pending occurrence goes away with it

@@ -89,6 +89,10 @@ class SeriesPublic(SQLModel):
     next_due_at: str | None
     occurrence_index: int
     occurrences_created: int
+    exdates: list[str] = Field(
+        default_factory=list, description="Dates of the rule the series leaves out (skipped or moved ahead)."
+    )
+    rdates: list[str] = Field(default_factory=list, description="Dates beside the rule's (moved or added).")
     created_at: str
     updated_at: str
     ended_at: str | None
