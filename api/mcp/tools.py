@@ -22,9 +22,11 @@ from api.deps import Services
 from api.mcp.guide import RULE_GUIDE
 from api.observe import LOG_FIELDS_KEY
 from todos.core import logs
+from todos.core.fields import UtcDatetime
 from todos.core.users import User
 from todos.reminders.models import ReminderPublic
-from todos.series.models import PreviewRequest, PreviewResponse
+from todos.series.coming import MAX_LISTED, OccurrencesPublic
+from todos.series.models import PreviewRequest, PreviewResponse, WallOrInstant
 from todos.series.views import SeriesPublic
 from todos.tasks.models import TaskCreate, TaskFilter, TaskPage, TaskPublic, TaskUpdate
 from todos.tasks.service import TaskQuery
@@ -125,9 +127,42 @@ def get_series_status(series_id: uuid.UUID, ctx: Context[Any, Any]) -> SeriesPub
     return services.series.get_series(user, series_id)
 
 
-def skip_occurrence(task_id: uuid.UUID, ctx: Context[Any, Any]) -> SeriesPublic:
+def skip_occurrence(
+    task_id: uuid.UUID,
+    ctx: Context[Any, Any],
+    due_at: Annotated[
+        UtcDatetime | None,
+        Field(
+            description="A date ahead to skip, as list_occurrences shows it (RFC 3339); omit for the current."
+        ),
+    ] = None,
+) -> SeriesPublic:
     services, user = _caller(ctx)
-    return services.series.skip_occurrence(user, task_id)
+    return services.series.skip_occurrence(user, task_id, due_at)
+
+
+def list_occurrences(
+    series_id: uuid.UUID,
+    ctx: Context[Any, Any],
+    limit: Annotated[int, Field(ge=1, le=MAX_LISTED, description="How many, the current one included.")] = 10,
+) -> OccurrencesPublic:
+    services, user = _caller(ctx)
+    return services.series.list_occurrences(user, series_id, limit)
+
+
+def move_occurrence(
+    series_id: uuid.UUID,
+    due_at: Annotated[
+        UtcDatetime, Field(description="The occurrence to move, as list_occurrences shows it.")
+    ],
+    to: Annotated[
+        WallOrInstant,
+        Field(description="Its new time (RFC 3339); without an offset, wall time in the series' time zone."),
+    ],
+    ctx: Context[Any, Any],
+) -> SeriesPublic:
+    services, user = _caller(ctx)
+    return services.series.move_date(user, series_id, due_at, to)
 
 
 def snooze_reminder(
@@ -237,7 +272,27 @@ TOOLS: tuple[Tool, ...] = (
         "Skip the current occurrence of a recurring task (task_id of that occurrence): it is marked "
         "skipped, not done, and the series creates the next one. Returns the series. A task that is no "
         "longer the current occurrence (say, on a retry after the series moved on) is refused with "
-        "CONFLICT naming the current one: nothing else is skipped.",
+        "CONFLICT naming the current one: nothing else is skipped. With `due_at` (a date ahead, from "
+        'list_occurrences) the series leaves that date out instead ("not on Christmas Eve"); '
+        "skipping it again changes nothing.",
+    ),
+    _tool(
+        list_occurrences,
+        "What is coming in a series",
+        "The current occurrence of a recurring series and the next ones (limit in all, at most 100), each "
+        "{due_at, status: current | planned | moved, index}, and `skipped`: the rule's dates in that window "
+        "the series leaves out. It is what the series will create if each one is done when due. Use it "
+        "before skip_occurrence or move_occurrence with a date ahead.",
+        read_only=True,
+    ),
+    _tool(
+        move_occurrence,
+        "Move one occurrence",
+        "Move one occurrence of a recurring series (due_at as list_occurrences shows it) to another time "
+        "`to`: the current one gets that due time (its reminders follow); a date ahead is left out and `to` "
+        "added, so the rest of the series keeps its rule. Moving the same date again is refused: it is no "
+        "longer an occurrence. Returns the series.",
+        destructive=True,
     ),
     _tool(
         snooze_reminder,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
 
@@ -11,8 +12,10 @@ from api.auth import CurrentUser
 from api.deps import SeriesOps
 from api.openapi import link, problems
 from api.ratelimit import limit_previews
+from todos.core.users import User
 from todos.series.coming import MAX_LISTED, OccurrencesPublic
 from todos.series.models import MoveRequest, PreviewRequest, PreviewResponse, SkipRequest
+from todos.series.service import Control, SeriesService
 from todos.series.views import SeriesPublic
 
 router = APIRouter(tags=["series"])
@@ -24,7 +27,8 @@ _NOT_FOUND = problems(
 
 _SERIES_LINKS = {
     "links": {
-        "ControlSeries": link("control_series", series_id="$response.body#/id"),
+        "PauseSeries": link("pause_series", series_id="$response.body#/id"),
+        "ListOccurrences": link("list_occurrences", series_id="$response.body#/id"),
         "GetWorkflow": link("get_workflow", instance_id="$response.body#/workflow/instance_id"),
     }
 }
@@ -65,7 +69,7 @@ _SKIP_CURRENT = SkipRequest()
     responses={
         200: _SERIES_LINKS,
         **_NOT_FOUND,
-        **problems(409, descriptions={409: "The series has ended, or nothing to skip."}),
+        **problems(400, 409, descriptions={409: "The series has ended, or nothing to skip."}),
     },
 )
 def skip_occurrence(
@@ -88,7 +92,7 @@ def skip_occurrence(
     responses={
         200: _SERIES_LINKS,
         **_NOT_FOUND,
-        **problems(409, descriptions={409: "The series has ended, or keeps the most dates it can."}),
+        **problems(400, 409, descriptions={409: "The series has ended, or keeps the most dates it can."}),
     },
 )
 def move_occurrence(
@@ -99,25 +103,36 @@ def move_occurrence(
     return series.move_date(user, series_id, body.due_at, body.to)
 
 
-@router.post(
-    "/v1/series/{series_id}/{action}",
-    response_model=SeriesPublic,
-    responses={
-        200: _SERIES_LINKS,
-        **_NOT_FOUND,
-        **problems(409, descriptions={409: "The series has ended, or nothing to skip."}),
-    },
-)
-def control_series(
-    series_id: uuid.UUID,
-    action: Literal["pause", "resume", "stop"],
-    user: CurrentUser,
-    series: SeriesOps,
-) -> SeriesPublic:
-    """`pause` (completions create nothing until `resume`), `resume`, `stop`
-    (the pending occurrence goes; completed ones stay as history). `skip`
-    and `move` have their own paths."""
-    return series.control_series(user, series_id, action)
+_CONTROLS: dict[Control, str] = {
+    "pause": "Pause the series: completions create nothing until `resume`.",
+    "resume": "Resume a paused series: a completed current occurrence is followed at once.",
+    "stop": "Stop the series: its pending occurrence goes; completed ones stay as history.",
+}
+
+
+def _control_route(action: Control) -> Callable[[uuid.UUID, User, SeriesService], SeriesPublic]:
+    def control(series_id: uuid.UUID, user: CurrentUser, series: SeriesOps) -> SeriesPublic:
+        return series.control_series(user, series_id, action)
+
+    control.__doc__ = _CONTROLS[action]
+    return control
+
+
+# One path per action (not /{action}): a path that only names the series'
+# resources answers 405 to a method it does not have.
+for _action in _CONTROLS:
+    router.add_api_route(
+        f"/v1/series/{{series_id}}/{_action}",
+        _control_route(_action),
+        methods=["POST"],
+        name=f"{_action}_series",
+        response_model=SeriesPublic,
+        responses={
+            200: _SERIES_LINKS,
+            **_NOT_FOUND,
+            **problems(409, descriptions={409: "The series has ended."}),
+        },
+    )
 
 
 @router.post(

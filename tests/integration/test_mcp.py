@@ -94,6 +94,8 @@ async def test_a_recurring_task_added_and_completed_by_tool_moves_to_the_next_oc
             "rule": "FREQ=DAILY",
             "timezone": "America/New_York",
             "basis": "schedule",
+            "exdates": [],
+            "rdates": [],
         }
 
         done = await call(mcp, "complete_task", task_id=first["id"])
@@ -230,6 +232,34 @@ async def test_a_bad_rule_is_a_tool_error_with_a_code_and_a_sentence(stack: Stac
         assert [t["title"] for t in page["items"]] == ["Plain"]
 
 
+async def test_a_chatbot_lists_what_is_coming_skips_one_date_and_moves_another(stack: Stack) -> None:
+    async with mcp_client(stack, new_user()) as client:
+        first = await add_daily(client)
+        series_id = first["series_id"]
+        listed = (await call(client, "list_occurrences", series_id=series_id, limit=4))["occurrences"]
+        day = [o["due_at"] for o in listed]
+
+        await call(client, "skip_occurrence", task_id=first["id"], due_at=day[1])
+        moved = await call(
+            client, "move_occurrence", series_id=series_id, due_at=day[2], to=day[2][:11] + "20:00:00"
+        )
+        # A date already left out is no longer one to move.
+        code, _, field = await tool_error(
+            client, "move_occurrence", series_id=series_id, due_at=day[1], to=day[3]
+        )
+
+        coming = await call(client, "list_occurrences", series_id=series_id, limit=3)
+    assert moved["exdates"] == [day[1], day[2]] and len(moved["rdates"]) == 1
+    assert [(o["status"], o["index"]) for o in coming["occurrences"]] == [
+        ("current", 1),
+        ("moved", 2),
+        ("planned", 3),
+    ]
+    assert coming["occurrences"][1]["due_at"] == moved["rdates"][0]
+    assert coming["skipped"] == [day[1], day[2]]
+    assert (code, field) == ("INVALID_INPUT", "due_at")
+
+
 async def test_another_users_token_reaches_none_of_the_tasks(stack: Stack) -> None:
     async with mcp_client(stack, new_user()) as alice:
         task = await add_daily(alice, "Alice's plants")
@@ -243,6 +273,11 @@ async def test_another_users_token_reaches_none_of_the_tasks(stack: Stack) -> No
             ("delete_task", {"task_id": task["id"], "scope": "series"}),
             ("skip_occurrence", {"task_id": task["id"]}),
             ("get_series_status", {"series_id": task["series_id"]}),
+            ("list_occurrences", {"series_id": task["series_id"]}),
+            (
+                "move_occurrence",
+                {"series_id": task["series_id"], "due_at": task["due_at"], "to": task["due_at"]},
+            ),
             ("snooze_reminder", {"task_id": task["id"], "minutes": 10}),
         ]
         for tool, arguments in attempts:

@@ -92,7 +92,13 @@ def local(instant: str) -> datetime:
 def test_daily_series_creates_next_occurrence_at_same_local_time(client: httpx.Client) -> None:
     user = new_user()
     first = create_recurring(client, user, "daily", tomorrow_at(9))
-    assert first["recurrence"] == {"rule": "FREQ=DAILY", "timezone": "America/New_York", "basis": "schedule"}
+    assert first["recurrence"] == {
+        "rule": "FREQ=DAILY",
+        "timezone": "America/New_York",
+        "basis": "schedule",
+        "exdates": [],
+        "rdates": [],
+    }
     sid = first["series_id"]
     wait_until(
         lambda: series(client, user, sid)["workflow"]["runtime_status"] == "RUNNING",

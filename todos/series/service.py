@@ -189,8 +189,9 @@ class SeriesService(Service):
             tx.effects.notify(series.id, event)
         return self.get_series(user, series_id)
 
-    def skip_occurrence(self, user: User, task_id: uuid.UUID) -> SeriesPublic:
-        """Skip the occurrence `task_id` (it must be its series' current one)."""
+    def skip_occurrence(self, user: User, task_id: uuid.UUID, due_at: datetime | None = None) -> SeriesPublic:
+        """Skip the occurrence `task_id` (it must be its series' current one),
+        or with `due_at` a date ahead in its series."""
         with self.uow.database.session() as session:
             task = owned(session, Task, user, task_id)
             if task.series_id is None:
@@ -198,6 +199,8 @@ class SeriesService(Service):
                     "task_id: this task does not recur; complete or delete it instead.", field="task_id"
                 )
             series_id = task.series_id
+        if due_at is not None:
+            return self.skip_date(user, series_id, due_at)
         return self.control_series(user, series_id, "skip", occurrence=task_id)
 
     def _skip_current(

@@ -47,6 +47,8 @@ def test_tools_are_the_design_contract() -> None:
         "preview_recurrence",
         "get_series_status",
         "skip_occurrence",
+        "list_occurrences",
+        "move_occurrence",
         "snooze_reminder",
     }
     for tool in TOOLS:

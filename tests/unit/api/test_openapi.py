@@ -57,13 +57,20 @@ def test_every_request_body_and_route_has_examples(spec: dict[str, Any]) -> None
             ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
             assert schemas[ref].get("examples"), (method, path)
         for parameter in op.get("parameters", []):
-            if parameter["in"] == "path" and parameter["name"] not in ("task_id", "series_id", "action"):
+            if parameter["in"] == "path" and parameter["name"] not in ("task_id", "series_id"):
                 assert parameter["schema"].get("examples"), (method, path, parameter["name"])
 
 
 def test_operation_ids_are_the_route_names_and_links_point_at_them(spec: dict[str, Any]) -> None:
     ids = {op["operationId"] for _, _, op in operations(spec)}
-    assert {"create_task", "get_series", "control_series", "get_workflow", "preview_recurrence"} <= ids
+    assert {
+        "create_task",
+        "get_series",
+        "pause_series",
+        "stop_series",
+        "get_workflow",
+        "preview_recurrence",
+    } <= ids
     for _, _, op in operations(spec):
         for response in op["responses"].values():
             for link in response.get("links", {}).values():
