@@ -253,6 +253,25 @@ def hold_and_end_paths(c: Capture) -> None:
         c.export(name, task, f"the rule ({rule.split(';')[1].split('=')[0]}) used up: finished", ended)
 
 
+def steered_dates(c: Capture) -> None:
+    """A state carrying EXDATEs and RDATEs: a date skipped and one moved ahead, then a step."""
+    task = c.new_series()
+    series = task["series_id"]
+    ahead = [o["due_at"] for o in c.call("GET", f"/v1/series/{series}/occurrences?limit=3")["occurrences"]]
+    moved_to = (datetime.fromisoformat(ahead[2]) + timedelta(hours=5)).isoformat()
+    c.call("POST", f"/v1/series/{series}/skip", due_at=ahead[1])
+    c.call("POST", f"/v1/series/{series}/move", due_at=ahead[2], to=moved_to)
+    c.settled(task, lambda state: len(state.exdates) == 2 and len(state.rdates) == 1, "with its dates read")
+    with c.next_occurrence_held(task):
+        c.call("POST", f"/v1/tasks/{task['id']}/complete")
+        c.export(
+            f"shape{c.shape}-dates-steered-creating",
+            task,
+            "a date skipped and one moved ahead, then the step to the moved one",
+            creating,
+        )
+
+
 def older_wait_shape(c: Capture) -> None:
     """A generation begun by a deploy before sentinel-free waits (wait_shape 1):
     its input has neither wait_shape nor step_shape, as that deploy wrote it."""
@@ -304,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     capture(1, args.out, [step_paths, older_wait_shape])
-    capture(2, args.out, [step_paths, hold_and_end_paths])
+    capture(2, args.out, [step_paths, hold_and_end_paths, steered_dates])
     progress.say(f"==> {len(list(args.out.glob('*.json')))} histories in {args.out}")
     return 0
 

@@ -211,7 +211,8 @@ TOOLS: tuple[Tool, ...] = (
         "Add a task",
         "Create a task for the user: a title, optional description, priority (low/medium/high), tags, "
         "due_at (RFC 3339 with offset), reminders ([{before: ISO 8601 duration like PT15M}] or "
-        "[{at: RFC 3339}]) and, for a repeating task, recurrence {rule, timezone, basis}. A recurring task "
+        "[{at: RFC 3339}]), a checklist ([{text, done}], at most 50; a series copies it unticked into each "
+        "next occurrence) and, for a repeating task, recurrence {rule, timezone, basis}. A recurring task "
         "is occurrence #1 of a new series; its result has `series_id`.\n\n" + RULE_GUIDE,
         body=AddTaskArguments,
     ),

@@ -76,6 +76,7 @@ DIFF_FIELDS = (
     "status",
     "completed_at",
     "recurrence",
+    "checklist",
 )
 
 

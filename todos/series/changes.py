@@ -69,13 +69,14 @@ def recurrence_of(series: Series) -> recurrence.Recurrence:
 
 def template(task: Task) -> dict[str, Any]:
     """What each next occurrence copies; `at` reminders are absolute, so
-    only `before` offsets carry over."""
+    only `before` offsets carry over, and a checklist comes back unticked."""
     return {
         "title": task.title,
         "description": task.description,
         "priority": str(task.priority),
         "tags": list(task.tags),
         "reminders": [r for r in task.reminders if "before" in r],
+        "checklist": [{"text": item["text"], "done": False} for item in task.checklist],
         "notify_email": task.notify_email,
         "notify_timezone": task.notify_timezone,
     }

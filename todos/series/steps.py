@@ -135,6 +135,7 @@ class SeriesSteps(Service):
                 status=TaskStatus.pending.value,
                 due_at=_instant(step.due_at),
                 reminders=template.get("reminders", []),
+                checklist=template.get("checklist", []),
                 notify_email=template.get("notify_email"),
                 notify_timezone=template.get("notify_timezone"),
                 series_id=series.id,

@@ -31,6 +31,16 @@ from todos.reminders.models import ReminderPublic, ReminderSpec
 from todos.series.models import RecurrenceSpec
 
 MAX_REMINDERS = 10
+MAX_CHECKLIST_ITEMS = 50
+
+
+class ChecklistItem(SQLModel):
+    """One step of a task; each next occurrence of a series copies it unticked."""
+
+    text: PlainText = Field(
+        min_length=1, max_length=200, schema_extra={"examples": ["Take out the recycling"]}
+    )
+    done: bool = False
 
 
 class Priority(StrEnum):
@@ -83,6 +93,7 @@ class TaskCreate(TaskBase):
     title: TitleText = Field(min_length=1, max_length=200, schema_extra={"examples": ["Water the plants"]})
     reminders: list[ReminderSpec] = Field(default_factory=list, max_length=MAX_REMINDERS)
     recurrence: RecurrenceSpec | None = None
+    checklist: list[ChecklistItem] = Field(default_factory=list, max_length=MAX_CHECKLIST_ITEMS)
 
 
 class TaskUpdate(SQLModel):
@@ -109,6 +120,10 @@ class TaskUpdate(SQLModel):
     due_at: UtcDatetime | None = None
     reminders: Annotated[list[ReminderSpec] | None, OMIT_ONLY] = Field(default=None, max_length=MAX_REMINDERS)
     recurrence: Annotated[RecurrenceSpec | None, OMIT_ONLY] = None
+    # The whole list: what is sent replaces what the task had.
+    checklist: Annotated[list[ChecklistItem] | None, OMIT_ONLY] = Field(
+        default=None, max_length=MAX_CHECKLIST_ITEMS
+    )
 
 
 class Task(TaskBase, table=True):
@@ -131,6 +146,9 @@ class Task(TaskBase, table=True):
     )
     series_id: uuid.UUID | None = Field(default=None, foreign_key="series.id", index=True)
     occurrence_index: int | None = None
+    checklist: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSONB, nullable=False, server_default=text("'[]'"))
+    )
     # Where and how reminders reach the user: the `email` and `zoneinfo`
     # claims of the token that created the task (a series copies them).
     notify_email: str | None = Field(default=None, sa_type=Text)
@@ -148,6 +166,7 @@ class TaskPublic(TaskBase):
     series_id: uuid.UUID | None
     occurrence_index: int | None
     recurrence: RecurrenceSpec | None = None
+    checklist: list[ChecklistItem] = Field(default_factory=list)
     reminder_status: list[ReminderPublic] = Field(
         default_factory=list, description="Delivery state of each entry of `reminders`, in order."
     )

@@ -129,6 +129,7 @@ class TaskService(Service):
         task = Task(
             **data.model_dump(include={"title", "description", "priority", "tags", "due_at"}),
             reminders=_reminders_json(data.reminders),
+            checklist=[item.model_dump() for item in data.checklist],
             user_id=user.id,
             notify_email=user.email,
             notify_timezone=user.timezone,
@@ -168,7 +169,7 @@ class TaskService(Service):
         changes = data.model_dump(exclude_unset=True)
         if not changes:
             raise InvalidInput("The body changes nothing: give at least one field to update.", field="body")
-        for required in ("title", "priority", "tags", "reminders"):
+        for required in ("title", "priority", "tags", "reminders", "checklist"):
             if required in changes and changes[required] is None:
                 raise InvalidInput(
                     f"{required}: cannot be null; omit it to leave it unchanged.", field=required
@@ -184,6 +185,8 @@ class TaskService(Service):
                     setattr(task, name, getattr(data, name))
             if data.reminders is not None:
                 task.reminders = _reminders_json(data.reminders)
+            if data.checklist is not None:
+                task.checklist = [item.model_dump() for item in data.checklist]
             rule_changed = False
             if "recurrence" in data.model_fields_set:
                 rule_changed = series is not None
