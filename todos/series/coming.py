@@ -49,10 +49,8 @@ def coming(series: Series, current_due: datetime, now: datetime, limit: int) -> 
     """The next ``limit`` occurrences after the current one, each assumed done when due (a "completion"
     series has no other way to have dates ahead)."""
     rec = recurrence_of(series)
-    budget = recurrence.Budget()
-    listed: list[tuple[datetime, int]]
     if series.basis == Basis.completion:
-        listed = []
+        listed: list[tuple[datetime, int]] = []
         due, index = series.anchor_at, series.rule_index
         while len(listed) < limit and (
             step := recurrence.next_occurrence(
@@ -64,10 +62,15 @@ def coming(series: Series, current_due: datetime, now: datetime, limit: int) -> 
         return Coming(current_due, listed)
     # As the workflow steps: after the slot, the moved due time and now (missed dates are passed over).
     after = max(series.anchor_at, current_due, now)
-    listed = recurrence.upcoming(
-        rec, anchor=series.anchor_at, anchor_index=series.rule_index, after=after, limit=limit, budget=budget
+    planned = recurrence.upcoming(
+        rec,
+        anchor=series.anchor_at,
+        anchor_index=series.rule_index,
+        after=after,
+        limit=limit,
+        budget=recurrence.Budget(),
     )
-    return Coming(current_due, listed)
+    return Coming(current_due, planned)
 
 
 def occurrences_public(series: Series, plan: Coming) -> OccurrencesPublic:

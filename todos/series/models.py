@@ -103,6 +103,14 @@ class RecurrenceSpec(SQLModel):
 # ---- recurring series ----------------------------------------------------
 
 
+def _instants_column() -> Any:
+    """A list of instants, an empty array by default (what rows written before the column hold)."""
+    return Field(
+        default_factory=list,
+        sa_column=Column(ARRAY(DateTime(timezone=True)), nullable=False, server_default="{}"),
+    )
+
+
 class Series(SQLModel, table=True):
     """One recurring series; its workflow instance is `series-{id}`."""
 
@@ -128,14 +136,8 @@ class Series(SQLModel, table=True):
     template: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     # The recurrence set's exceptions (RFC 5545 EXDATE, RDATE), as instants in
     # order: dates skipped or moved ahead of time, and dates added.
-    exdates: list[datetime] = Field(
-        default_factory=list,
-        sa_column=Column(ARRAY(DateTime(timezone=True)), nullable=False, server_default="{}"),
-    )
-    rdates: list[datetime] = Field(
-        default_factory=list,
-        sa_column=Column(ARRAY(DateTime(timezone=True)), nullable=False, server_default="{}"),
-    )
+    exdates: list[datetime] = _instants_column()
+    rdates: list[datetime] = _instants_column()
     workflow_started_at: datetime | None = timestamp_field(default=None)
     # When the sweeper last asked the engine whether the workflow still runs:
     # it looks at the least recently checked series first.

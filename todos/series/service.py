@@ -273,9 +273,9 @@ class SeriesService(Service):
                 self._steered(tx, series, current, before, now)
                 self.ledger.emit_armed(tx.session, current, sync)
             else:
-                check_coming(series, current, due_at, now, "due_at")
+                planned = check_coming(series, current, due_at, now, "due_at")
                 leave_out(series, due_at)
-                add_date(series, current, to, now)
+                add_date(series, current, to, now, planned)
                 self._steered(tx, series, current, before, now)
         return self.get_series(user, series_id)
 

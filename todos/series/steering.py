@@ -4,13 +4,13 @@ RDATE). The caller holds the series' lock; nothing here commits."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from todos.core.errors import Conflict, InvalidInput
 from todos.core.fields import rfc3339
 from todos.series.coming import MAX_LISTED, coming
 from todos.series.models import Basis, Series
-from todos.series.recurrence.engine import to_utc, zone_of
+from todos.series.recurrence.engine import instant_of, zone_of
 from todos.series.recurrence.rules import MAX_EXCEPTIONS
 from todos.tasks.models import Task
 
@@ -19,8 +19,10 @@ def current_due(series: Series, current: Task) -> datetime:
     return current.due_at or series.anchor_at
 
 
-def check_coming(series: Series, current: Task, due_at: datetime, now: datetime, field: str) -> None:
-    """``due_at`` must be one of the dates the series will create after its current one."""
+def check_coming(
+    series: Series, current: Task, due_at: datetime, now: datetime, field: str
+) -> list[datetime]:
+    """``due_at`` must be one of the dates the series will create after its current one; returns those."""
     if series.basis == Basis.completion:
         raise InvalidInput(
             f"{field}: a series with basis 'completion' has no dates ahead to skip or move (each follows "
@@ -35,6 +37,7 @@ def check_coming(series: Series, current: Task, due_at: datetime, now: datetime,
             f"are {shown}); GET /v1/series/{series.id}/occurrences lists them.",
             field=field,
         )
+    return planned
 
 
 def leave_out(series: Series, due_at: datetime) -> None:
@@ -53,11 +56,12 @@ def leave_out(series: Series, due_at: datetime) -> None:
 
 def to_instant(moment: datetime, timezone: str) -> datetime:
     """A time as a person gives it: wall time in the series' zone when it has no offset."""
-    return to_utc(moment, zone_of(timezone)) if moment.tzinfo is None else moment.astimezone(UTC)
+    return instant_of(moment, zone_of(timezone))
 
 
-def add_date(series: Series, current: Task, to: datetime, now: datetime) -> datetime:
-    """``to`` (wall time in the series' zone when naive) joins the series as an RDATE; returns its instant."""
+def add_date(series: Series, current: Task, to: datetime, now: datetime, planned: list[datetime]) -> datetime:
+    """``to`` (wall time in the series' zone when naive) joins the series as an RDATE, unless it is one of
+    the ``planned`` dates already; returns its instant."""
     moment = to_instant(to, series.timezone)
     floor = max(current_due(series, current), now)
     if moment <= floor:
@@ -66,7 +70,6 @@ def add_date(series: Series, current: Task, to: datetime, now: datetime) -> date
             "ahead can only move to a later time than that. To move the current one, give its due_at.",
             field="to",
         )
-    planned = [due for due, _ in coming(series, current_due(series, current), now, MAX_LISTED).after]
     if moment in planned:
         raise InvalidInput(
             f"to: {rfc3339(moment)} is already an occurrence of this series; skip the date instead.",

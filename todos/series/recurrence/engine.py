@@ -63,6 +63,11 @@ def to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=zone).astimezone(UTC)
 
 
+def instant_of(moment: datetime, zone: ZoneInfo) -> datetime:
+    """A time as a person gives it: wall time in ``zone`` when it has no offset, else the instant it names."""
+    return to_utc(moment, zone) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def to_wall(instant: datetime, zone: ZoneInfo) -> datetime:
     return instant.astimezone(zone).replace(tzinfo=None)
 

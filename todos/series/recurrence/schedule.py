@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from dateutil.rrule import MINUTELY, SECONDLY
 
@@ -17,6 +17,7 @@ from todos.series.recurrence.engine import (
     cached_engine,
     engine_for,
     indexed,
+    instant_of,
     pin_times,
     require_aware,
     stream,
@@ -78,7 +79,7 @@ def with_exceptions(
             "add (each one follows the last completion); use basis 'schedule'.",
         )
     instants = {
-        name: tuple(sorted({to_utc(m, zone) if m.tzinfo is None else m.astimezone(UTC) for m in given}))
+        name: tuple(sorted({instant_of(moment, zone) for moment in given}))
         for name, given in (("exdates", exdates), ("rdates", rdates))
     }
     for name, moments in instants.items():
@@ -290,20 +291,20 @@ def occurrence_after(
     If the anchor is not actually an occurrence (a due date edited by hand), the answer is still the first
     occurrence after ``after``, numbered as if the anchor were one.
     """
-    require_aware(anchor=anchor, after=after)
     if anchor_index < 1:
         raise ValueError("anchor_index is 1-based")
-    if anchor < rec.dtstart:
-        # A due date edited to before the series' start (stored as the anchor by
-        # earlier versions): it still stands for an occurrence, the first slot at the
-        # earliest, and what follows it comes after that slot.
-        anchor, after = rec.dtstart, max(after, rec.dtstart)
     return next(_upcoming(rec, anchor=anchor, anchor_index=anchor_index, after=after), None)
 
 
 def _upcoming(
     rec: Recurrence, *, anchor: datetime, anchor_index: int, after: datetime, budget: Budget | None = None
 ) -> Iterator[tuple[datetime, int]]:
+    require_aware(anchor=anchor, after=after)
+    if anchor < rec.dtstart:
+        # A due date edited to before the series' start (stored as the anchor by
+        # earlier versions): it still stands for an occurrence, the first slot at the
+        # earliest, and what follows it comes after that slot.
+        anchor, after = rec.dtstart, max(after, rec.dtstart)
     if after < anchor:
         # Occurrences between `after` and the anchor can only be numbered by walking from the series start.
         anchor, anchor_index, known = rec.dtstart, 0, False
@@ -328,9 +329,6 @@ def upcoming(
     """The first ``limit`` occurrences strictly after ``after``, as ``occurrence_after`` would find them
     one after the other (a "schedule" series; a "completion" one has no dates before its completions).
     With a ``budget``, what was found when it ran out."""
-    require_aware(anchor=anchor, after=after)
-    if anchor < rec.dtstart:
-        anchor, after = rec.dtstart, max(after, rec.dtstart)
     listed: list[tuple[datetime, int]] = []
     try:
         for found in _upcoming(rec, anchor=anchor, anchor_index=anchor_index, after=after, budget=budget):
