@@ -187,7 +187,7 @@ def test_http_metrics_label_route_templates_not_paths(stack: Stack, exercised: d
         if family.name == "todo_http_request_seconds"
         for sample in family.samples
     }
-    assert {"/v1/tasks", "/v1/tasks/{task_id}/complete", "/v1/series/{series_id}/{action}"} <= routes
+    assert {"/v1/tasks", "/v1/tasks/{task_id}/complete", "/v1/series/{series_id}/stop"} <= routes
     assert not [route for route in routes if exercised["task_id"] in route]
 
 

@@ -60,8 +60,13 @@ def test_each_next_occurrence_copies_the_checklist_unticked(
 
 @pytest.mark.parametrize(
     "checklist",
-    [[{"text": ""}], [{"text": "x" * 201}], [{"text": f"step {n}"} for n in range(51)]],
-    ids=["empty-text", "long-text", "too-many"],
+    [
+        [{"text": ""}],
+        [{"text": "x" * 201}],
+        [{"text": f"step {n}"} for n in range(51)],
+        [{"text": "Sort the glass", "done": 0}],
+    ],
+    ids=["empty-text", "long-text", "too-many", "done-not-boolean"],
 )
 def test_a_checklist_out_of_bounds_is_refused_naming_it(checklist: list[dict[str, object]]) -> None:
     with pytest.raises(ValidationError) as refused:

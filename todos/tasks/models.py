@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     ConfigDict,
+    Strict,
     field_serializer,
 )
 from sqlalchemy import Column, Index, Text, UniqueConstraint, text
@@ -40,7 +41,8 @@ class ChecklistItem(SQLModel):
     text: PlainText = Field(
         min_length=1, max_length=200, schema_extra={"examples": ["Take out the recycling"]}
     )
-    done: bool = False
+    # Strict: 0 or "yes" is not the boolean the schema documents.
+    done: Annotated[bool, Strict()] = False
 
 
 class Priority(StrEnum):
