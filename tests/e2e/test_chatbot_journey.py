@@ -147,9 +147,6 @@ async def test_a_recurring_task_from_the_first_tool_call_to_the_end_of_its_serie
         assert datetime.fromisoformat(second["due_at"]) == tomorrow
         copied = ("title", "priority", "tags", "reminders")
         assert {key: second[key] for key in copied} == {key: first[key] for key in copied}
-        job = reminder_job(up, second["id"])
-        assert job is not None, "occurrence #2 has no reminder job"
-        assert datetime.fromisoformat(job["dueTime"]) == tomorrow - timedelta(seconds=BEFORE)
 
         async def series_moved_on() -> dict[str, Any] | None:
             series = await call(chat, "get_series_status", series_id=first["series_id"])
@@ -160,6 +157,10 @@ async def test_a_recurring_task_from_the_first_tool_call_to_the_end_of_its_serie
         series = await eventually(series_moved_on, "the series workflow waiting on occurrence #2")
         assert series["status"] == "active" and series["occurrences_created"] == 2
         assert series["text"].startswith("daily at ") and "(America/New_York)" in series["text"]
+        # Armed by the step's next activity, done once the workflow waits on #2 (it is visible before).
+        job = reminder_job(up, second["id"])
+        assert job is not None, "occurrence #2 has no reminder job"
+        assert datetime.fromisoformat(job["dueTime"]) == tomorrow - timedelta(seconds=BEFORE)
 
         # Another user's chatbot reaches none of it.
         async with mcp_session(up.urls["API"], strangers) as other:
