@@ -33,6 +33,7 @@ from todos.series.contract import (
     SCHEDULE_TASK_REMINDERS,
     SENTINEL_FREE_WAITS,
     SERIES_ENDED,
+    SHAPE_1_EVENTS,
     SPECULATIVE_STEPS,
     STALE,
     TASK_COMPLETED,
@@ -251,13 +252,15 @@ def recurring_task_workflow(
     ctx: DaprWorkflowContext, state: SeriesState
 ) -> Generator[Any, Any, dict[str, Any] | None]:
     ctx.set_custom_status(custom_status(state))
-    waits = event_waits(ctx, EVENTS, sentinel_free=state.wait_shape >= SENTINEL_FREE_WAITS)
+    sentinel_free = state.wait_shape >= SENTINEL_FREE_WAITS
+    names = EVENTS if sentinel_free else SHAPE_1_EVENTS
+    waits = event_waits(ctx, names, sentinel_free=sentinel_free)
     # However this generation waited, the next one waits without sentinels.
     state = dataclasses.replace(state, wait_shape=SENTINEL_FREE_WAITS)
     winner = yield when_any([*waits, ctx.create_timer(_wake_at(state, _now(ctx)))])
-    withdraw(ctx, EVENTS, waits)
+    withdraw(ctx, names, waits)
 
-    completion = waits[EVENTS.index(TASK_COMPLETED)]
+    completion = waits[names.index(TASK_COMPLETED)]
     outcome = yield from _speculative_step(ctx, state, winner.get_result() if winner is completion else None)
     if outcome is None:
         progress = yield from _activity(ctx, LOAD_SERIES_PROGRESS, state.series_id, SeriesProgress)

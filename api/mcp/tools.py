@@ -100,6 +100,11 @@ def complete_task(task_id: uuid.UUID, ctx: Context[Any, Any]) -> TaskPublic:
     return services.tasks.complete_task(user, task_id)
 
 
+def reopen_task(task_id: uuid.UUID, ctx: Context[Any, Any]) -> TaskPublic:
+    services, user = _caller(ctx)
+    return services.tasks.reopen_task(user, task_id)
+
+
 def update_task(arguments: UpdateTaskArguments, ctx: Context[Any, Any]) -> TaskPublic:
     services, user = _caller(ctx)
     changes = TaskUpdate.model_validate(arguments.model_dump(exclude_unset=True, exclude={"task_id"}))
@@ -230,6 +235,16 @@ TOOLS: tuple[Tool, ...] = (
         "Complete a task",
         "Mark a task done (completing it again changes nothing). For a recurring task the series then "
         "creates the next occurrence, which list_tasks shows a moment later.",
+        idempotent=True,
+    ),
+    _tool(
+        reopen_task,
+        "Reopen a task",
+        'Undo a completion or a skip the user did not mean ("I didn\'t actually do that"): the task is '
+        "pending again and its reminders still ahead are armed again. For a recurring task only its latest "
+        "completed or skipped occurrence can be reopened, while the occurrence created after it is untouched "
+        "(pending, not edited, no reminder sent); that one is withdrawn, so the series does not run ahead. "
+        "Otherwise CONFLICT says why. Reopening a pending task changes nothing.",
         idempotent=True,
     ),
     _tool(

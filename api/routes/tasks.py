@@ -77,3 +77,13 @@ def complete_task(task_id: uuid.UUID, user: CurrentUser, tasks: Tasks) -> TaskPu
     """Mark done (idempotent). For a recurring task the series then creates
     the next occurrence."""
     return tasks.complete_task(user, task_id)
+
+
+@router.post("/{task_id}/reopen", response_model=TaskPublic, responses={**_NOT_FOUND, **_CONFLICT})
+def reopen_task(task_id: uuid.UUID, user: CurrentUser, tasks: Tasks) -> TaskPublic:
+    """Undo a completion or a skip: the task is pending again, with its
+    reminders still ahead. For a recurring task only the latest completed or
+    skipped occurrence, while the occurrence created after it is untouched
+    (pending, not edited, no reminder sent): that one is withdrawn. Else 409
+    saying why. Reopening a pending task changes nothing."""
+    return tasks.reopen_task(user, task_id)

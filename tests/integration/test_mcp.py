@@ -180,6 +180,25 @@ async def test_skip_occurrence_moves_the_series_on(stack: Stack) -> None:
     assert occurrences[1]["status"] == "skipped" and occurrences[2]["status"] == "pending"
 
 
+async def test_a_completion_reopened_by_tool_withdraws_the_next_occurrence(stack: Stack) -> None:
+    async with mcp_client(stack, new_user()) as client:
+        task = await add_daily(client)
+        await call(client, "complete_task", task_id=task["id"])
+
+        async def pending() -> list[dict[str, Any]] | None:
+            page = await call(client, "list_tasks", series_id=task["series_id"], status="pending")
+            return page["items"] or None
+
+        second = (await eventually(pending, "the occurrence after the completed one"))[0]
+        reopened = await call(client, "reopen_task", task_id=task["id"])
+        page = await call(client, "list_tasks", series_id=task["series_id"], status="all")
+        # The withdrawn occurrence is gone.
+        code, text, field = await tool_error(client, "reopen_task", task_id=second["id"])
+    assert reopened["status"] == "pending" and reopened["completed_at"] is None
+    assert [t["id"] for t in page["items"]] == [task["id"]]
+    assert (code, field) == ("NOT_FOUND", "task_id") and str(second["id"]) in text
+
+
 async def test_update_and_delete_by_tool(stack: Stack) -> None:
     async with mcp_client(stack, new_user()) as client:
         task = await call(client, "add_task", title="Call mum", due_at="2030-05-01T18:00:00+02:00")
@@ -268,6 +287,7 @@ async def test_another_users_token_reaches_none_of_the_tasks(stack: Stack) -> No
         assert (await call(bob, "list_tasks", series_id=task["series_id"]))["items"] == []
         attempts = [
             ("complete_task", {"task_id": task["id"]}),
+            ("reopen_task", {"task_id": task["id"]}),
             ("update_task", {"task_id": task["id"], "title": "Bob's now"}),
             ("delete_task", {"task_id": task["id"]}),
             ("delete_task", {"task_id": task["id"], "scope": "series"}),

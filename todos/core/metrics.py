@@ -35,6 +35,9 @@ TASKS_CREATED = _seeded(
     "recurring",
 )
 TASKS_COMPLETED = Counter("todo_tasks_completed_total", "Tasks completed (first completion only).")
+TASKS_REOPENED = Counter(
+    "todo_tasks_reopened_total", "Completed or skipped tasks made pending again (reopen)."
+)
 OCCURRENCES_CREATED = Counter(
     "todo_occurrences_created_total", "Next occurrences of recurring series created by workflows."
 )

@@ -120,8 +120,10 @@ class ReminderLedger(Service):
             found_an_address = (
                 row is not None and row.status == ReminderStatus.failed and plan.status != row.status
             )
+            # A pending task's cancelled row was cancelled by a completion since undone (reopen).
             unchanged = (
                 row is not None
+                and row.status != ReminderStatus.cancelled
                 and row.spec == spec
                 and row.remind_at == plan.remind_at
                 and not found_an_address
@@ -181,6 +183,17 @@ class ReminderLedger(Service):
             return
         ref = ReminderRef(task.user_id, task.id, task.series_id, row.remind_at, row.spec)
         self.emitter.reminder(session, event_type, ref, error)
+
+    @staticmethod
+    def has_gone_out(session: Session, task_id: uuid.UUID) -> bool:
+        """Whether a reminder of the task was sent, or is being sent right now."""
+        statuses = (ReminderStatus.sent, ReminderStatus.sending)
+        found = session.exec(
+            select(Reminder.id)
+            .where(Reminder.task_id == task_id, col(Reminder.status).in_(statuses))
+            .limit(1)
+        ).first()
+        return found is not None
 
     @staticmethod
     def cancel(session: Session, task_ids: list[uuid.UUID], now: datetime) -> list[JobAction]:

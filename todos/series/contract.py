@@ -24,7 +24,19 @@ SERIES_PAUSED = "series_paused"
 SERIES_RESUMED = "series_resumed"
 OCCURRENCE_SKIPPED = "occurrence_skipped"
 SERIES_STOPPED = "series_stopped"
-EVENTS = (TASK_COMPLETED, SERIES_CHANGED, SERIES_PAUSED, SERIES_RESUMED, OCCURRENCE_SKIPPED, SERIES_STOPPED)
+TASK_REOPENED = "task_reopened"
+EVENTS = (
+    TASK_COMPLETED,
+    SERIES_CHANGED,
+    SERIES_PAUSED,
+    SERIES_RESUMED,
+    OCCURRENCE_SKIPPED,
+    SERIES_STOPPED,
+    TASK_REOPENED,
+)
+# What a generation of wait_shape 1 waited for: each SDK wait records a
+# sentinel timer in the history, so its replay must wait for these six only.
+SHAPE_1_EVENTS = EVENTS[:6]
 
 # Activity names, registered explicitly.
 LOAD_SERIES_PROGRESS = "load_series_progress"
@@ -171,6 +183,7 @@ class NextOccurrence(JsonDataclass):
 SERIES_ENDED = "series-ended"
 RULE_CHANGED = "rule-changed"
 STALE = "stale"
+REOPENED = "reopened"
 
 
 @dataclass(frozen=True)
@@ -182,9 +195,10 @@ class CreatedOccurrence(JsonDataclass):
     # before the field existed: their replays must arm, as they did.
     reminders_to_arm: int | None = None
     # SERIES_ENDED (stopped while the step was computed), RULE_CHANGED
-    # (the step was computed from a rule since replaced) or STALE (a
-    # speculative step's assumed progress is not the database's): nothing was
-    # created, and task_id is empty.
+    # (the step was computed from a rule since replaced), STALE (a
+    # speculative step's assumed progress is not the database's) or REOPENED
+    # (the current occurrence is pending again): nothing was created, and
+    # task_id is empty.
     refused: str | None = None
 
 

@@ -132,6 +132,12 @@ class Series(SQLModel, table=True):
     rule_index: int = 1
     current_task_id: uuid.UUID | None = None
     occurrences_created: int = 1
+    # Where the previous occurrence stood in the rule (its anchor and rule
+    # index), kept by each step so that occurrence can be reopened (one step
+    # back); None before the first step, after a reopen, and for series last
+    # stepped before the columns existed.
+    previous_anchor_at: datetime | None = timestamp_field(default=None)
+    previous_rule_index: int | None = None
     # What each new occurrence copies: title, description, priority, tags, reminder offsets.
     template: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONB, nullable=False))
     # The recurrence set's exceptions (RFC 5545 EXDATE, RDATE), as instants in

@@ -1,5 +1,6 @@
 """What a user does with a series and sees of it: its view, its workflow
-(owner only), pause / resume / skip / stop, and the rule preview."""
+(owner only), pause / resume / skip / stop, its dates, reopening an
+occurrence, and the rule preview."""
 
 from __future__ import annotations
 
@@ -28,10 +29,12 @@ from todos.series.contract import (
     SERIES_PAUSED,
     SERIES_RESUMED,
     SERIES_STOPPED,
+    TASK_REOPENED,
     instance_id,
     series_id_of,
 )
 from todos.series.models import LIVE_STATUSES, Series, SeriesStatus
+from todos.series.reopening import step_back, why_not_withdrawn
 from todos.series.steering import add_date, check_coming, current_due, leave_out, to_instant
 from todos.series.views import (
     SeriesPublic,
@@ -306,6 +309,36 @@ class SeriesService(Service):
         self.emitter.change(tx.session, events.TASK_UPDATED, current, before, after)
         tx.effects.notify(series.id, SERIES_CHANGED)
 
+    def reopen(self, tx: Transaction, series: Series, task: Task, now: datetime) -> None:
+        """Let `task`, completed or skipped, be the series' current occurrence
+        again: the latest one (the workflow has not stepped yet), or the one
+        before it while the occurrence created since is untouched, which is
+        withdrawn. Then the workflow reads the series again."""
+        if series.status not in LIVE_STATUSES:
+            raise Conflict(
+                f"task_id: its series has ended ({series.status}); only an occurrence of an active or "
+                "paused series can be reopened.",
+                field="task_id",
+            )
+        if task.id != series.current_task_id:
+            session = tx.session
+            following = (
+                session.get(Task, series.current_task_id, with_for_update=True)
+                if series.current_task_id
+                else None
+            )
+            reminded = following is not None and self.ledger.has_gone_out(session, following.id)
+            why = why_not_withdrawn(series, task, following, reminded)
+            if why is not None or following is None:
+                raise Conflict(why or "", field="task_id")
+            tx.effects.jobs += self.ledger.cancel(session, [following.id], now)
+            self.emit_deleted(session, following, series, "occurrence", withdrawn_for=task.id)
+            session.delete(following)
+            step_back(series, task, now)
+        series.updated_at = now
+        data = {"task_id": str(task.id), "occurrence_index": task.occurrence_index}
+        tx.effects.notify(series.id, TASK_REOPENED, data)
+
     def stop(self, tx: Transaction, series: Series, now: datetime) -> set[uuid.UUID]:
         """Stopping ends the series: its pending occurrence goes away with it
         (and its reminders); completed occurrences stay as history. Returns
@@ -323,10 +356,20 @@ class SeriesService(Service):
             session.delete(task)
         return {task.id for task in pending}
 
-    def emit_deleted(self, session: Session, task: Task, series: Series | None, scope: DeleteScope) -> None:
-        self.emitter.task(
-            session, events.TASK_DELETED, task, {"task": snapshot(session, task, series), "scope": scope}
-        )
+    def emit_deleted(
+        self,
+        session: Session,
+        task: Task,
+        series: Series | None,
+        scope: DeleteScope,
+        *,
+        withdrawn_for: uuid.UUID | None = None,
+    ) -> None:
+        """`withdrawn_for`: the occurrence was withdrawn for the reopened task with this id."""
+        payload: dict[str, Any] = {"task": snapshot(session, task, series), "scope": scope}
+        if withdrawn_for is not None:
+            payload["withdrawn_for"] = str(withdrawn_for)
+        self.emitter.task(session, events.TASK_DELETED, task, payload)
 
     def preview(self, rule: str, dtstart: datetime, timezone: str, limit: int) -> Preview:
         """Needs no token, so its work is bounded: one budget for checking the rule and listing its

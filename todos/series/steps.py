@@ -21,6 +21,7 @@ from todos.events import schema as events
 from todos.reminders.jobs import ScheduleJob
 from todos.reminders.ledger import ReminderLedger
 from todos.series.contract import (
+    REOPENED,
     RULE_CHANGED,
     SERIES_ENDED,
     STALE,
@@ -103,6 +104,8 @@ class SeriesSteps(Service):
             )
             if series.occurrence_index < step.occurrence_index:
                 series.occurrences_created += 1
+                series.previous_anchor_at = series.anchor_at
+                series.previous_rule_index = series.rule_index
                 series.occurrence_index = step.occurrence_index
                 series.rule_index = step.rule_index
                 series.anchor_at = _instant(step.due_at)
@@ -214,12 +217,16 @@ def _progress(series: Series, current: Task | None) -> SeriesProgress:
 
 
 def _refusal(series: Series, current: Task | None, step: NextOccurrence) -> str | None:
-    """Why `step` must not create its occurrence: the series was stopped, or its
-    rule changed, after the workflow read it, or it was computed from a
+    """Why `step` must not create its occurrence: the series was stopped, its
+    rule changed or its occurrence reopened after the workflow read it, or it was computed from a
     progress the database does not hold (all of these commit under the
     series' lock, which the step now holds, so this is the last word)."""
     if series.status not in LIVE_STATUSES:
         return SERIES_ENDED
+    # A step follows a completed, skipped or deleted occurrence only; a retry of
+    # a step from before a reopen must not create the occurrence it withdrew.
+    if current is not None and current.status == TaskStatus.pending:
+        return REOPENED
     if step.rule is not None and (step.rule, step.timezone, step.basis, step.dtstart) != (
         series.rule,
         series.timezone,

@@ -1,6 +1,6 @@
 """The rules of a task's life: create (a recurring one starts its series),
 read and list (cursor paging), update (a new rule applies from the current
-occurrence), complete and delete. Each operation is one transaction; what it
+occurrence), complete, reopen and delete. Each operation is one transaction; what it
 asks of Dapr goes out after the commit (todos.effects)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from todos.core import logs
 from todos.core.errors import Conflict, InvalidInput
-from todos.core.metrics import TASKS_COMPLETED, TASKS_CREATED
+from todos.core.metrics import TASKS_COMPLETED, TASKS_CREATED, TASKS_REOPENED
 from todos.core.users import User, not_found, owned
 from todos.effects import Service, Transaction
 from todos.events import schema as events
@@ -284,6 +284,39 @@ class TaskService(Service):
                 tx.effects.notify(task.series_id, TASK_COMPLETED, data)
         if newly_completed:
             TASKS_COMPLETED.inc()
+        return public
+
+    def reopen_task(self, user: User, task_id: uuid.UUID) -> TaskPublic:
+        """Undo a completion (or a skip): the task is pending again and its
+        reminders still ahead are armed again; an occurrence of a series is
+        current again (SeriesService.reopen says when it may be). Reopening a
+        pending task changes nothing."""
+        now = self.clock()
+        with self.uow.transaction() as tx:
+            session = tx.session
+            found = session.execute(
+                select(Task.series_id).where(Task.id == task_id, Task.user_id == user.id)
+            ).first()
+            if found is None:
+                raise not_found(Task, task_id)
+            # The series before its occurrence, in the order every series change locks them.
+            series = session.get(Series, found.series_id, with_for_update=True) if found.series_id else None
+            task = self._task(session, user, task_id, lock=True)
+            if task.status == TaskStatus.pending or task.series_id != found.series_id:
+                return task_public(session, task, series)
+            if series is not None:
+                self.series.reopen(tx, series, task, now)
+            before = snapshot(session, task, series)
+            task.status = TaskStatus.pending
+            task.completed_at = None
+            task.updated_at = now
+            session.flush()
+            sync = self.ledger.sync(session, task, now)
+            tx.effects.jobs += sync.jobs
+            public = task_public(session, task, series, sync.rows)
+            self.emitter.change(session, events.TASK_UPDATED, task, before, task_json(public))
+            self.ledger.emit_armed(session, task, sync)
+        TASKS_REOPENED.inc()
         return public
 
     def delete_task(self, user: User, task_id: uuid.UUID, scope: DeleteScope = "occurrence") -> None:

@@ -42,6 +42,7 @@ def test_tools_are_the_design_contract() -> None:
         "add_task",
         "list_tasks",
         "complete_task",
+        "reopen_task",
         "update_task",
         "delete_task",
         "preview_recurrence",

@@ -24,6 +24,7 @@ from todos.series.contract import (
     SCHEDULE_TASK_REMINDERS,
     SENTINEL_FREE_WAITS,
     SERIES_ENDED,
+    SHAPE_1_EVENTS,
     NextOccurrence,
     SeriesState,
     TaskReminders,
@@ -105,6 +106,8 @@ def test_a_generation_begun_with_the_sdk_waits_keeps_them_and_hands_on_sentinel_
     ctx = FakeContext()
     workflow, _ = start(ctx, state(wait_shape=1))
     assert ctx.sentinel_free == [False]
+    # Each SDK wait is a timer in the history: its replay waits for the names it waited for then.
+    assert ctx.waited == list(SHAPE_1_EVENTS) and "task_reopened" not in SHAPE_1_EVENTS
     workflow.send(None)
     run_to_end(workflow, progress())  # still pending: continues as new
     handed_on = ctx.continued_with
