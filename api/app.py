@@ -17,7 +17,7 @@ from api.deps import Services
 from api.mcp.endpoint import McpEndpoint
 from api.observe import Observe
 from api.ratelimit import RateLimiter
-from api.routes import events, history, jobs, ops, reminders, series, tasks, workflows
+from api.routes import events, history, jobs, ops, profile, reminders, series, tasks, workflows
 from api.worker import Background
 from todos.core import logs
 from todos.core.db import Database
@@ -30,6 +30,7 @@ from todos.events import audit
 from todos.events.emit import Emitter
 from todos.events.history import TaskHistories
 from todos.events.relay import outbox_relay
+from todos.profiles.service import ProfileService
 from todos.reminders.delivery import ReminderDelivery
 from todos.reminders.jobs import JobCalls
 from todos.reminders.ledger import ReminderLedger, record_armed
@@ -91,6 +92,7 @@ def build_services(
         database=database,
         tasks=TaskService(series, ledger, **base),
         series=series,
+        profiles=ProfileService(ledger, **base),
         steps=SeriesSteps(ledger, **base),
         reminders=ledger,
         delivery=ReminderDelivery(ledger, mailer, clock=clock),
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.add_middleware(Observe)
     app.include_router(tasks.router)
     app.include_router(series.router)
+    app.include_router(profile.router)
     app.include_router(history.router)
     app.include_router(reminders.router)
     app.include_router(jobs.router)

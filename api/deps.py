@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from todos.core.db import Database
 from todos.core.settings import Settings
 from todos.events.history import TaskHistories
+from todos.profiles.service import ProfileService
 from todos.reminders.delivery import ReminderDelivery
 from todos.reminders.jobs import JobCalls
 from todos.reminders.ledger import ReminderLedger
@@ -27,6 +28,7 @@ class Services:
     database: Database
     tasks: TaskService
     series: SeriesService
+    profiles: ProfileService
     steps: SeriesSteps
     reminders: ReminderLedger
     delivery: ReminderDelivery
@@ -54,6 +56,10 @@ def _series(request: Request) -> SeriesService:
     return services_of(request).series
 
 
+def _profiles(request: Request) -> ProfileService:
+    return services_of(request).profiles
+
+
 def _reminders(request: Request) -> ReminderLedger:
     return services_of(request).reminders
 
@@ -66,5 +72,6 @@ def _histories(request: Request) -> TaskHistories:
 
 Tasks = Annotated[TaskService, Depends(_tasks)]
 SeriesOps = Annotated[SeriesService, Depends(_series)]
+Profiles = Annotated[ProfileService, Depends(_profiles)]
 Reminders = Annotated[ReminderLedger, Depends(_reminders)]
 Histories = Annotated[TaskHistories, Depends(_histories)]

@@ -7,9 +7,10 @@ from sqlmodel import SQLModel
 
 from todos.events.audit import AuditRecord
 from todos.events.outbox import OutboxRow
+from todos.profiles.models import Profile
 from todos.reminders.models import Reminder
 from todos.series.models import Series
 from todos.tasks.models import Task
 
-TABLES = (Task, Series, Reminder, OutboxRow, AuditRecord)
+TABLES = (Task, Series, Reminder, OutboxRow, AuditRecord, Profile)
 metadata = SQLModel.metadata

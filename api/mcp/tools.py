@@ -24,6 +24,7 @@ from api.observe import LOG_FIELDS_KEY
 from todos.core import logs
 from todos.core.fields import UtcDatetime
 from todos.core.users import User
+from todos.profiles.models import ProfilePublic, ProfileUpdate
 from todos.reminders.models import ReminderPublic
 from todos.series.coming import MAX_LISTED, OccurrencesPublic
 from todos.series.models import PreviewRequest, PreviewResponse, WallOrInstant
@@ -170,6 +171,20 @@ def move_occurrence(
     return services.series.move_date(user, series_id, due_at, to)
 
 
+class SetProfileArguments(ProfileUpdate, _BodyArguments):
+    pass
+
+
+def get_profile(ctx: Context[Any, Any]) -> ProfilePublic:
+    services, user = _caller(ctx)
+    return services.profiles.get_profile(user)
+
+
+def set_profile(arguments: SetProfileArguments, ctx: Context[Any, Any]) -> ProfilePublic:
+    services, user = _caller(ctx)
+    return services.profiles.put_profile(user, arguments)
+
+
 def snooze_reminder(
     task_id: uuid.UUID,
     ctx: Context[Any, Any],
@@ -309,6 +324,25 @@ TOOLS: tuple[Tool, ...] = (
         "added, so the rest of the series keeps its rule. Moving the same date again is refused: it is no "
         "longer an occurrence. Returns the series.",
         destructive=True,
+    ),
+    _tool(
+        get_profile,
+        "The user's profile",
+        "The user's time zone, reminder address and default reminders (null or empty until set). Read it "
+        "before creating a series to know the zone it will use.",
+        read_only=True,
+    ),
+    _tool(
+        set_profile,
+        "Set the user's profile",
+        "Set the whole profile (a field left out is cleared): timezone (IANA, e.g. Europe/Paris: a new "
+        "recurring task without recurrence.timezone uses it, and reminder emails show times in it), email "
+        "(where reminders go, for every pending task too) and default_reminders ([{before: PT15M}]: what a "
+        "task created with a due date and without reminders gets). Read get_profile first to keep the "
+        "fields the user did not mention.",
+        destructive=True,
+        idempotent=True,
+        body=SetProfileArguments,
     ),
     _tool(
         snooze_reminder,

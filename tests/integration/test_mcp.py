@@ -199,6 +199,21 @@ async def test_a_completion_reopened_by_tool_withdraws_the_next_occurrence(stack
     assert (code, field) == ("NOT_FOUND", "task_id") and str(second["id"]) in text
 
 
+async def test_a_chatbot_sets_the_profile_a_new_series_then_uses(stack: Stack) -> None:
+    async with mcp_client(stack, new_user()) as client:
+        before = await call(client, "get_profile")
+        await call(client, "set_profile", timezone="Asia/Tokyo", default_reminders=[{"before": "PT10M"}])
+        after = await call(client, "get_profile")
+        task = await call(
+            client, "add_task", title="Tea", due_at="2030-01-07T08:00:00+09:00", recurrence={"rule": "daily"}
+        )
+        code, _, field = await tool_error(client, "set_profile", timezone="Mars/Olympus")
+    assert before["timezone"] is None and after["timezone"] == "Asia/Tokyo"
+    assert task["recurrence"]["timezone"] == "Asia/Tokyo"
+    assert task["reminders"] == [{"before": "PT10M", "at": None}]
+    assert (code, field) == ("INVALID_INPUT", "timezone")
+
+
 async def test_update_and_delete_by_tool(stack: Stack) -> None:
     async with mcp_client(stack, new_user()) as client:
         task = await call(client, "add_task", title="Call mum", due_at="2030-05-01T18:00:00+02:00")

@@ -8,8 +8,10 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     ConfigDict,
+    PlainSerializer,
     field_serializer,
     model_validator,
 )
@@ -46,6 +48,23 @@ class ReminderStatus(StrEnum):
 # ---- value objects carried in requests ------------------------------------
 
 
+def _whole_positive(offset: timedelta) -> timedelta:
+    if offset < timedelta(0):
+        raise ValueError("'before' must be a positive duration such as PT15M")
+    if offset.microseconds:
+        raise ValueError("'before' must be whole seconds, such as PT15M or PT90S")
+    return offset
+
+
+# How long before a task's due time a reminder goes out.
+ReminderOffset = Annotated[
+    timedelta,
+    BeforeValidator(text_format(RFC3339_DURATION, "an ISO 8601 duration such as PT15M or P1D", timedelta)),
+    AfterValidator(_whole_positive),
+    PlainSerializer(duration_text, return_type=str),
+]
+
+
 class ReminderSpec(SQLModel):
     """Either `before` (ISO 8601 duration before due_at, e.g. "PT15M") or `at`
     (an RFC 3339 instant)."""
@@ -62,15 +81,9 @@ class ReminderSpec(SQLModel):
         }
     )
 
-    before: (
-        Annotated[
-            timedelta,
-            BeforeValidator(
-                text_format(RFC3339_DURATION, "an ISO 8601 duration such as PT15M or P1D", timedelta)
-            ),
-        ]
-        | None
-    ) = Field(default=None, description="ISO 8601 duration before due_at, e.g. PT15M.")
+    before: ReminderOffset | None = Field(
+        default=None, description="ISO 8601 duration before due_at, e.g. PT15M."
+    )
     at: UtcDatetime | None = Field(
         default=None, description="An RFC 3339 instant, e.g. 2026-12-01T08:45:00Z."
     )
@@ -79,15 +92,7 @@ class ReminderSpec(SQLModel):
     def _exactly_one(self) -> ReminderSpec:
         if (self.before is None) == (self.at is None):
             raise ValueError("give exactly one of 'before' (ISO 8601 duration) or 'at' (RFC 3339 time)")
-        if self.before is not None and self.before < timedelta(0):
-            raise ValueError("'before' must be a positive duration such as PT15M")
-        if self.before is not None and self.before.microseconds:
-            raise ValueError("'before' must be whole seconds, such as PT15M or PT90S")
         return self
-
-    @field_serializer("before")
-    def _duration(self, value: timedelta | None) -> str | None:
-        return None if value is None else duration_text(value)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)

@@ -28,15 +28,22 @@ def parse_recurrence(
     min_interval: timedelta,
     *,
     replacing: Series | None = None,
+    default_timezone: str = "UTC",
 ) -> recurrence.Recurrence:
     """The spec's recurrence set. A rule change (``replacing`` a series' rule)
-    keeps the series' exceptions still after the new start, unless the spec
-    gives its own: a new time zone must not bring back a skipped date."""
+    keeps the series' zone unless the spec names one, and its exceptions
+    still after the new start unless the spec gives its own: a new time zone
+    must not bring back a skipped date. A new series without a zone is in
+    `default_timezone` (the person's)."""
     given = spec.model_fields_set
+    if "timezone" in given:
+        timezone = spec.timezone
+    else:
+        timezone = replacing.timezone if replacing is not None else default_timezone
     try:
         rec = recurrence.parse(
             spec.rule,
-            timezone=spec.timezone,
+            timezone=timezone,
             dtstart=dtstart,
             basis=spec.basis.value,
             min_interval=min_interval,

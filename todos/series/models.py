@@ -74,7 +74,13 @@ class RecurrenceSpec(SQLModel):
         "last friday of the month, last weekday of the month. Stored and shown as the RRULE it became.",
         schema_extra={"examples": ["FREQ=WEEKLY;BYDAY=MO,WE,FR", "every 2 weeks"]},
     )
-    timezone: str = Field(default="UTC", max_length=64, schema_extra={"examples": ["America/New_York"]})
+    timezone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="IANA zone. Left out: the person's profile zone (GET /v1/me), then the token's "
+        "`zoneinfo`, then UTC for a new series; the series' own zone for a new rule.",
+        schema_extra={"examples": ["America/New_York"]},
+    )
     basis: Basis = Field(
         default=Basis.schedule,
         description="`schedule`: next occurrence follows the calendar; `completion`: counted from when "

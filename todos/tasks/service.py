@@ -22,6 +22,7 @@ from todos.core.metrics import TASKS_COMPLETED, TASKS_CREATED, TASKS_REOPENED
 from todos.core.users import User, not_found, owned
 from todos.effects import Service, Transaction
 from todos.events import schema as events
+from todos.profiles.service import Personal, personal
 from todos.reminders.ledger import ReminderLedger
 from todos.reminders.models import ReminderSpec
 from todos.series.changes import change_rule, check_rule_change, new_series, parse_recurrence, template
@@ -125,31 +126,9 @@ class TaskService(Service):
 
     def create_task(self, user: User, data: TaskCreate) -> TaskPublic:
         now = self.clock()
-        # The body's own fields as sent; where reminders go comes from the token.
-        task = Task(
-            **data.model_dump(include={"title", "description", "priority", "tags", "due_at"}),
-            reminders=_reminders_json(data.reminders),
-            checklist=[item.model_dump() for item in data.checklist],
-            user_id=user.id,
-            notify_email=user.email,
-            notify_timezone=user.timezone,
-            created_at=now,
-            updated_at=now,
-        )
-        _check_reminder_times(task, "reminders")
-        series: Series | None = None
-        if data.recurrence is not None:
-            if data.due_at is None:
-                raise InvalidInput(
-                    "due_at: a recurring task needs its first due date-time (RFC 3339, e.g. "
-                    "2026-12-01T09:00:00-05:00); the rule repeats from there.",
-                    field="due_at",
-                )
-            rec = parse_recurrence(
-                data.recurrence, data.due_at, "recurrence.", self.settings.min_recurrence_interval
-            )
-            series = new_series(user, task, rec, now)
         with self.uow.transaction() as tx:
+            me = personal(tx.session, user)
+            task, series = self._new_task(user, me, data, now)
             if series is not None:
                 tx.session.add(series)
                 tx.session.flush()
@@ -164,6 +143,44 @@ class TaskService(Service):
         logs.annotate(task_id=task.id)
         TASKS_CREATED.labels("one_off" if series is None else "recurring").inc()
         return public
+
+    def _new_task(
+        self, user: User, me: Personal, data: TaskCreate, now: datetime
+    ) -> tuple[Task, Series | None]:
+        """The task the body asks for, and its series if it recurs. Without
+        `reminders`, a task with a due date gets the profile's defaults."""
+        reminders = (
+            _reminders_json(data.reminders)
+            if "reminders" in data.model_fields_set or data.due_at is None
+            else me.default_reminders
+        )
+        task = Task(
+            **data.model_dump(include={"title", "description", "priority", "tags", "due_at"}),
+            reminders=reminders,
+            checklist=[item.model_dump() for item in data.checklist],
+            user_id=user.id,
+            notify_email=me.email,
+            notify_timezone=me.timezone,
+            created_at=now,
+            updated_at=now,
+        )
+        _check_reminder_times(task, "reminders")
+        if data.recurrence is None:
+            return task, None
+        if data.due_at is None:
+            raise InvalidInput(
+                "due_at: a recurring task needs its first due date-time (RFC 3339, e.g. "
+                "2026-12-01T09:00:00-05:00); the rule repeats from there.",
+                field="due_at",
+            )
+        rec = parse_recurrence(
+            data.recurrence,
+            data.due_at,
+            "recurrence.",
+            self.settings.min_recurrence_interval,
+            default_timezone=me.series_timezone,
+        )
+        return task, new_series(user, task, rec, now)
 
     def update_task(self, user: User, task_id: uuid.UUID, data: TaskUpdate) -> TaskPublic:
         changes = data.model_dump(exclude_unset=True)
@@ -199,9 +216,10 @@ class TaskService(Service):
                 if rule_changed or (task.id == series.current_task_id and "due_at" in changes):
                     tx.effects.notify(series.id, SERIES_CHANGED)
             _check_reminder_times(task, "reminders" if data.reminders is not None else None)
-            found_an_address = task.notify_email is None and user.email is not None
+            address = personal(session, user).email if task.notify_email is None else None
+            found_an_address = address is not None
             if found_an_address:
-                task.notify_email = user.email
+                task.notify_email = address
             task.updated_at = now
             session.flush()
             # Not pending: the rows stay as they are.

@@ -51,6 +51,8 @@ def test_tools_are_the_design_contract() -> None:
         "list_occurrences",
         "move_occurrence",
         "snooze_reminder",
+        "get_profile",
+        "set_profile",
     }
     for tool in TOOLS:
         assert tool.output_schema is not None, tool.name
