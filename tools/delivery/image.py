@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -209,17 +210,21 @@ def make_base_tarball(home: Path, mirror: str) -> Path:
     rootfs = staging / "rootfs"
     _run("Clearing a half-made base", _root("rm", "-rf", str(staging)))
     staging.mkdir(parents=True)
-    apt_install([tool for tool in ("debootstrap",) if shutil.which(tool) is None])
-    if not Path("/usr/share/keyrings/debian-archive-keyring.gpg").exists():
-        apt_install(["debian-archive-keyring"])
+    # The keyring is Debian's own; a Debian-based machine without it (Ubuntu) installs it.
+    missing = {
+        "debootstrap": shutil.which("debootstrap") is None,
+        "debian-archive-keyring": not Path("/usr/share/keyrings/debian-archive-keyring.gpg").exists(),
+    }
+    apt_install([package for package, absent in missing.items() if absent])
     with progress.step(f"debootstrap {SUITE} (minbase, {' '.join(BASE_PACKAGES)}) from {mirror}"):
         _debootstrap(rootfs, mirror)
     added = _add_machine_cas(rootfs)
     progress.say(f"    {added} CA certificate(s) of this machine added to Debian's")
     # Package caches are of no use in an image that never runs apt.
+    root = shlex.quote(str(rootfs))
     _run(
         "Emptying apt's caches",
-        _root("sh", "-c", f"rm -rf {rootfs}/var/cache/apt/* {rootfs}/var/lib/apt/lists/*"),
+        _root("sh", "-c", f"rm -rf {root}/var/cache/apt/* {root}/var/lib/apt/lists/*"),
     )
     _run(
         "Packing the root filesystem",
