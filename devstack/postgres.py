@@ -13,8 +13,12 @@ import pwd
 import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from devstack.ports import free_port
 from devstack.process import ManagedProcess, StackError
 
 DB_NAME = "todo"
@@ -135,3 +139,22 @@ def ensure_database(port: int) -> None:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+@contextmanager
+def scratch(prefix: str) -> Iterator[int]:
+    """A throwaway server for a test session (its port): on a free port, in a directory of
+    its own with the application database created, and gone with that directory afterwards."""
+    run_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    # The server's own user (as root) must reach its data dir inside.
+    run_dir.chmod(0o755)
+    port = free_port()
+    server = process(run_dir / "pgdata", port, run_dir / "postgres.log")
+    try:
+        server.start()
+        server.wait_ready(60)
+        ensure_database(port)
+        yield port
+    finally:
+        server.stop()
+        shutil.rmtree(run_dir, ignore_errors=True)

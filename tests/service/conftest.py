@@ -10,14 +10,11 @@ see each other's rows.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +23,6 @@ from sqlalchemy import text
 from api.app import build_services
 from api.deps import Services
 from devstack import postgres
-from devstack.ports import free_port
 from todos.core.db import Database
 from todos.core.settings import Settings
 from todos.core.users import User
@@ -38,24 +34,14 @@ from todos.tables import metadata
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    run_dir = Path(tempfile.mkdtemp(prefix="todo-service-"))
-    run_dir.chmod(0o755)
-    port = free_port()
-    server = postgres.process(run_dir / "pgdata", port, run_dir / "postgres.log")
-    url = postgres.url(port)
-    try:
-        server.start()
-        server.wait_ready(60)
-        postgres.ensure_database(port)
+    with postgres.scratch("todo-service-") as port:
+        url = postgres.url(port)
         env = {**os.environ, "TODO_DATABASE_URL": url, "TODO_ENV": "dev"}
         migrated = subprocess.run(
             [sys.executable, "-m", "alembic", "upgrade", "head"], env=env, capture_output=True, text=True
         )
         assert migrated.returncode == 0, migrated.stderr[-3000:]
         yield url
-    finally:
-        server.stop()
-        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
