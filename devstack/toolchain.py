@@ -437,6 +437,16 @@ CRD_MODELS = Tool(
     needs=("node", "npm"),
     lock=_CRD_MODELS_DIR / "package-lock.json",
 )
+_MCP_CLIENT_DIR = TOOLS_DIR / "mcp-client"
+# The TypeScript MCP SDK, a second real client of the MCP server (tests/integration/ts_client).
+MCP_CLIENT = Tool(
+    "mcp-client",
+    "Installing the TypeScript MCP SDK from npm",
+    partial(_npm_ci, _MCP_CLIENT_DIR),
+    entry="node_modules",
+    needs=("node", "npm"),
+    lock=_MCP_CLIENT_DIR / "package-lock.json",
+)
 KAFKA = Tool(
     "kafka",
     f"Fetching Kafka {VERSIONS['kafka']} jars from Maven Central",

@@ -31,6 +31,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api.auth import Unauthorized, user_from_authorization
+from api.mcp import reading
 from api.mcp.guide import INSTRUCTIONS
 from api.mcp.tools import TOOL_NAMES, TOOLS, USER_KEY
 from api.metrics import MCP_TOOL_CALLS
@@ -81,13 +82,15 @@ class TodoMCPServer(MCPServer[Any]):
 
 
 def build_server() -> TodoMCPServer:
-    return TodoMCPServer(
+    server = TodoMCPServer(
         "todo-workflows",
         title="Todo workflows",
         instructions=INSTRUCTIONS,
         version="1.0.0",
         tools=list(TOOLS),
     )
+    reading.register(server)
+    return server
 
 
 class McpEndpoint:

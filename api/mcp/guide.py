@@ -42,5 +42,17 @@ INSTRUCTIONS = (
     "Todo list with due dates, reminders and recurring tasks. Each recurring task is a series: completing "
     "its current occurrence creates the next one (list_tasks shows it a moment later). Ids come from "
     "earlier results (add_task, list_tasks); never invent one. Errors start with a code such as "
-    "NOT_FOUND or INVALID_RECURRENCE_RULE, followed by a sentence saying what to change.\n\n" + RULE_GUIDE
+    "NOT_FOUND or INVALID_RECURRENCE_RULE, followed by a sentence saying what to change.\n\n"
+    "Time zones: give every time with its UTC offset. A new series without recurrence.timezone is in the "
+    "user's profile zone (get_profile; set_profile changes it), so read the profile when the user has not "
+    "said where they are.\n\n"
+    "Steering a series: list_occurrences shows what is coming. skip_occurrence without due_at skips the "
+    "current occurrence; with due_at (a date from list_occurrences) it leaves that future date out. "
+    "move_occurrence moves one date, the current or a future one, and the rest keep the rule. "
+    "reopen_task undoes a completion or skip the user did not mean: only the latest one of a series, and "
+    "only while the occurrence created after it is untouched (that one is withdrawn). To change the "
+    "whole rule use update_task with a new recurrence; to end it, delete_task with scope=series (confirm "
+    "first).\n\n"
+    "Resources todo://tasks/{id} and todo://series/{id} (with what is coming) read the same data as the "
+    "tools; the prompt plan_my_day gathers overdue, today's and the week's tasks.\n\n" + RULE_GUIDE
 )

@@ -45,7 +45,7 @@ class DeletedTask(BaseModel):
 # ---- who is calling ---------------------------------------------------------------
 
 
-def _caller(ctx: Context[Any, Any]) -> tuple[Services, User]:
+def caller(ctx: Context[Any, Any]) -> tuple[Services, User]:
     request = ctx.request_context.request
     if not isinstance(request, Request):
         raise Unauthorized("This server only serves tools over HTTP with a bearer token.")
@@ -87,27 +87,27 @@ class ListTasksArguments(TaskFilter, _BodyArguments):  # type: ignore[misc]  # b
 
 
 def add_task(arguments: AddTaskArguments, ctx: Context[Any, Any]) -> TaskPublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.tasks.create_task(user, arguments)
 
 
 def list_tasks(arguments: ListTasksArguments, ctx: Context[Any, Any]) -> TaskPage:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.tasks.list_tasks(user, TaskQuery(**arguments.model_dump()))
 
 
 def complete_task(task_id: uuid.UUID, ctx: Context[Any, Any]) -> TaskPublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.tasks.complete_task(user, task_id)
 
 
 def reopen_task(task_id: uuid.UUID, ctx: Context[Any, Any]) -> TaskPublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.tasks.reopen_task(user, task_id)
 
 
 def update_task(arguments: UpdateTaskArguments, ctx: Context[Any, Any]) -> TaskPublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     changes = TaskUpdate.model_validate(arguments.model_dump(exclude_unset=True, exclude={"task_id"}))
     return services.tasks.update_task(user, arguments.task_id, changes)
 
@@ -117,19 +117,19 @@ def delete_task(
     ctx: Context[Any, Any],
     scope: Literal["occurrence", "series"] = "occurrence",
 ) -> DeletedTask:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     services.tasks.delete_task(user, task_id, scope)
     return DeletedTask(deleted=True, task_id=task_id, scope=scope)
 
 
 def preview_recurrence(arguments: PreviewArguments, ctx: Context[Any, Any]) -> PreviewResponse:
-    services, _ = _caller(ctx)
+    services, _ = caller(ctx)
     preview = services.series.preview(arguments.rule, arguments.dtstart, arguments.timezone, arguments.limit)
     return PreviewResponse(occurrences=preview.occurrences, text=preview.text)
 
 
 def get_series_status(series_id: uuid.UUID, ctx: Context[Any, Any]) -> SeriesPublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.series.get_series(user, series_id)
 
 
@@ -143,7 +143,7 @@ def skip_occurrence(
         ),
     ] = None,
 ) -> SeriesPublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.series.skip_occurrence(user, task_id, due_at)
 
 
@@ -152,7 +152,7 @@ def list_occurrences(
     ctx: Context[Any, Any],
     limit: Annotated[int, Field(ge=1, le=MAX_LISTED, description="How many, the current one included.")] = 10,
 ) -> OccurrencesPublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.series.list_occurrences(user, series_id, limit)
 
 
@@ -167,7 +167,7 @@ def move_occurrence(
     ],
     ctx: Context[Any, Any],
 ) -> SeriesPublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.series.move_date(user, series_id, due_at, to)
 
 
@@ -176,12 +176,12 @@ class SetProfileArguments(ProfileUpdate, _BodyArguments):
 
 
 def get_profile(ctx: Context[Any, Any]) -> ProfilePublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.profiles.get_profile(user)
 
 
 def set_profile(arguments: SetProfileArguments, ctx: Context[Any, Any]) -> ProfilePublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.profiles.put_profile(user, arguments)
 
 
@@ -190,7 +190,7 @@ def snooze_reminder(
     ctx: Context[Any, Any],
     minutes: Annotated[int, Field(ge=1, le=1440, description="Minutes from now, 1-1440.")],
 ) -> ReminderPublic:
-    services, user = _caller(ctx)
+    services, user = caller(ctx)
     return services.reminders.snooze(user, task_id, minutes)
 
 

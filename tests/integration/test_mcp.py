@@ -4,6 +4,7 @@ workflow engine): the same path a chatbot takes."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -212,6 +213,32 @@ async def test_a_chatbot_sets_the_profile_a_new_series_then_uses(stack: Stack) -
     assert task["recurrence"]["timezone"] == "Asia/Tokyo"
     assert task["reminders"] == [{"before": "PT10M", "at": None}]
     assert (code, field) == ("INVALID_INPUT", "timezone")
+
+
+async def test_a_chatbot_reads_a_task_and_a_series_as_resources_and_plans_the_day(stack: Stack) -> None:
+    async with mcp_client(stack, new_user()) as client:
+        instructions = client.instructions
+        templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+        prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+        task = await add_daily(client)
+        overdue = await call(client, "add_task", title="Pay the rent", due_at="2020-01-01T09:00:00Z")
+        read = await client.read_resource(f"todo://tasks/{task['id']}")
+        series = await client.read_resource(f"todo://series/{task['series_id']}")
+        plan = await client.get_prompt("plan_my_day")
+        with pytest.raises(MCPError, match="No task"):
+            await client.read_resource(f"todo://tasks/{uuid.uuid4()}")
+    assert instructions is not None and "reopen_task" in instructions and "get_profile" in instructions
+    assert templates == {"todo://tasks/{task_id}", "todo://series/{series_id}"}
+    assert [a.name for a in prompts["plan_my_day"].arguments or []] == ["day"]
+    as_read = json.loads(read.contents[0].text)
+    assert {k: as_read[k] for k in ("id", "title", "due_at", "series_id")} == {
+        k: task[k] for k in ("id", "title", "due_at", "series_id")
+    }
+    shown = json.loads(series.contents[0].text)
+    assert shown["id"] == task["series_id"] and shown["coming"]["occurrences"][0]["status"] == "current"
+    text = plan.messages[0].content.text
+    overdue_part, _, rest = text.partition("Due on ")
+    assert f"task_id {overdue['id']}" in overdue_part and f"task_id {task['id']}" in rest
 
 
 async def test_update_and_delete_by_tool(stack: Stack) -> None:

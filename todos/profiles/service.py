@@ -59,6 +59,10 @@ def _known(zone: str) -> bool:
 class ProfileService(Service):
     ledger: ReminderLedger
 
+    def personal(self, user: User) -> Personal:
+        with self.uow.database.session() as session:
+            return personal(session, user)
+
     def get_profile(self, user: User) -> ProfilePublic:
         with self.uow.database.session() as session:
             return _public(user, session.get(Profile, user.id))
