@@ -17,8 +17,9 @@ from api.deps import Services
 from api.mcp.endpoint import McpEndpoint
 from api.observe import Observe
 from api.ratelimit import RateLimiter
-from api.routes import events, history, jobs, ops, profile, reminders, series, tasks, workflows
+from api.routes import calendar, events, history, jobs, ops, profile, reminders, series, tasks, workflows
 from api.worker import Background
+from todos.calendar.service import CalendarService
 from todos.core import logs
 from todos.core.db import Database
 from todos.core.fields import utcnow
@@ -93,6 +94,7 @@ def build_services(
         tasks=TaskService(series, ledger, **base),
         series=series,
         profiles=ProfileService(ledger, **base),
+        calendar=CalendarService(**base),
         steps=SeriesSteps(ledger, **base),
         reminders=ledger,
         delivery=ReminderDelivery(ledger, mailer, clock=clock),
@@ -159,6 +161,7 @@ def create_app(settings: Settings | None = None, *, background: bool = True) -> 
     app.include_router(tasks.router)
     app.include_router(series.router)
     app.include_router(profile.router)
+    app.include_router(calendar.router)
     app.include_router(history.router)
     app.include_router(reminders.router)
     app.include_router(jobs.router)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from todos.calendar.service import CalendarService
 from todos.core.db import Database
 from todos.core.settings import Settings
 from todos.events.history import TaskHistories
@@ -29,6 +30,7 @@ class Services:
     tasks: TaskService
     series: SeriesService
     profiles: ProfileService
+    calendar: CalendarService
     steps: SeriesSteps
     reminders: ReminderLedger
     delivery: ReminderDelivery
@@ -60,6 +62,10 @@ def _profiles(request: Request) -> ProfileService:
     return services_of(request).profiles
 
 
+def _calendar(request: Request) -> CalendarService:
+    return services_of(request).calendar
+
+
 def _reminders(request: Request) -> ReminderLedger:
     return services_of(request).reminders
 
@@ -73,5 +79,6 @@ def _histories(request: Request) -> TaskHistories:
 Tasks = Annotated[TaskService, Depends(_tasks)]
 SeriesOps = Annotated[SeriesService, Depends(_series)]
 Profiles = Annotated[ProfileService, Depends(_profiles)]
+Calendars = Annotated[CalendarService, Depends(_calendar)]
 Reminders = Annotated[ReminderLedger, Depends(_reminders)]
 Histories = Annotated[TaskHistories, Depends(_histories)]

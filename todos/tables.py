@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
+from todos.calendar.models import CalendarFeed
 from todos.events.audit import AuditRecord
 from todos.events.outbox import OutboxRow
 from todos.profiles.models import Profile
@@ -12,5 +13,5 @@ from todos.reminders.models import Reminder
 from todos.series.models import Series
 from todos.tasks.models import Task
 
-TABLES = (Task, Series, Reminder, OutboxRow, AuditRecord, Profile)
+TABLES = (Task, Series, Reminder, OutboxRow, AuditRecord, Profile, CalendarFeed)
 metadata = SQLModel.metadata
