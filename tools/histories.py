@@ -23,6 +23,7 @@ captured complete. Both step shapes come from stacks set to each.
 
     ./task histories                    # every path, into tests/data/histories
     ./task histories -- --out /tmp/h    # elsewhere
+    ./task histories -- --only reopened # one path, beside the histories already there
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -272,6 +273,17 @@ def steered_dates(c: Capture) -> None:
         )
 
 
+def reopened(c: Capture) -> None:
+    """A generation woken by a reopen (task_reopened), reading the series stepped back."""
+    task = c.new_series()
+    c.call("POST", f"/v1/tasks/{task['id']}/complete")
+    c.settled(task, lambda state: state.occurrence_index == 2, "at occurrence 2")
+    c.suspended(task, lambda: c.call("POST", f"/v1/tasks/{task['id']}/reopen"))
+    with c.loads_held():
+        c.resume(task)
+        c.export("reopened-loading", task, "woken by a reopen of occurrence 1, reading", loading)
+
+
 def older_wait_shape(c: Capture) -> None:
     """A generation begun by a deploy before sentinel-free waits (wait_shape 1):
     its input has neither wait_shape nor step_shape, as that deploy wrote it."""
@@ -298,7 +310,7 @@ def older_wait_shape(c: Capture) -> None:
         )
 
 
-def capture(shape: int, out: Path, paths: list[Callable[[Capture], None]]) -> None:
+def capture(shape: int, out: Path, paths: Sequence[Callable[[Capture], None]]) -> None:
     # No sweeper: it would start the workflow older_wait_shape terminates before that path starts it.
     env = {"TODO_SERIES_STEP_SHAPE": str(shape), "TODO_SWEEP_INTERVAL_SECONDS": "3600"}
     stack = stack_in_new_dir("todo-histories-", log_level="warn", app_env=env)
@@ -315,15 +327,29 @@ def capture(shape: int, out: Path, paths: list[Callable[[Capture], None]]) -> No
         shutil.rmtree(stack.run_dir, ignore_errors=True)
 
 
+# Paths of shape 2 only, and every path by name (for --only).
+NEWER: list[Callable[[Capture], None]] = [steered_dates, reopened]
+PATHS = {path.__name__ for path in (step_paths, older_wait_shape, hold_and_end_paths, *NEWER)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="./task histories --", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=CORPUS, help=f"where the files go (default {CORPUS})")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(PATHS),
+        help="capture only these paths (repeatable); the corpus keeps the histories older code "
+        "wrote, so a new path is added without capturing the others again",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    capture(1, args.out, [step_paths, older_wait_shape])
-    capture(2, args.out, [step_paths, hold_and_end_paths, steered_dates])
+    for shape, paths in ((1, [step_paths, older_wait_shape]), (2, [step_paths, hold_and_end_paths, *NEWER])):
+        chosen = [path for path in paths if args.only is None or path.__name__ in args.only]
+        if chosen:
+            capture(shape, args.out, chosen)
     progress.say(f"==> {len(list(args.out.glob('*.json')))} histories in {args.out}")
     return 0
 
