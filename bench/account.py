@@ -51,7 +51,8 @@ from bench.load import (
 )
 from devstack import progress
 from devstack.paths import REPO_ROOT
-from devstack.stack import API, AUDIT, Stack
+from devstack.roles import API, AUDIT
+from devstack.stack import Stack
 
 NAME = "account"
 PROFILE = "default"

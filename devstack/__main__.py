@@ -41,6 +41,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             ports=StackPorts.random() if args.free_ports else StackPorts(),
             tracing=args.tracing,
             api_sidecar_memory_mib=args.api_sidecar_memory,
+            api_replicas=args.replicas,
         )
     )
     progress.say(f"==> Starting the local stack (profile {args.profile}); logs in {stack.logs_dir}")
@@ -52,7 +53,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                     [
                         "",
                         "The stack is up:",
-                        f"  API          {stack.app_url}   (docs {stack.app_url}/docs)",
+                        f"  API          {stack.app_url}   (docs {stack.app_url}/docs)"
+                        + (f"; HAProxy over {args.replicas} replicas" if args.replicas > 1 else ""),
                         f"  audit        {stack.audit_url}   (GET /v1/tasks/{{id}}/history; also on the API)",
                         f"  metrics      {stack.app_url}/metrics   daprd {f'http://127.0.0.1:{ports.app_sidecar.metrics}/metrics'}",
                         f"  Dapr HTTP    {stack.dapr_http_url}   (gRPC 127.0.0.1:{ports.app_sidecar.grpc})",
@@ -211,6 +213,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="MIB",
         help="the API sidecar's memory budget, as the chart's api.sidecarMemoryLimit: daprd gets "
         f"GOMEMLIMIT at {GO_MEMLIMIT_PERCENT}%% of it (default: no limit)",
+    )
+    up.add_argument(
+        "--replicas",
+        type=int,
+        default=int(os.environ.get("REPLICAS") or 1),
+        metavar="N",
+        help="N api processes, each with its own daprd (one app-id: placement spreads the series' "
+        "workflows over them), behind HAProxy (installed from Debian when missing) on the API's "
+        "port; `./task status` lists each. Also REPLICAS=N (default: %(default)s)",
     )
     up.add_argument(
         "--free-ports",

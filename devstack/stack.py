@@ -19,38 +19,25 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import httpx
 import yaml
 
 from devstack import kafka, postgres, progress, toolchain
+from devstack.balancer import balancer_process
+from devstack.control_plane import control_plane
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
 from devstack.ports import SidecarPorts, StackPorts, is_listening
 from devstack.process import ManagedProcess, StackError
+from devstack.roles import API, AUDIT, Role, replica_ports
 from todos.core.settings import DEV_APP_API_TOKEN, DEV_JWT_SECRET
 
 PROFILES = ("default", "kafka")
 STATE_DATABASE = "dapr_state"
 
 
-@dataclass(frozen=True)
-class Role:
-    """One app process with its own sidecar: same codebase, different app-id."""
-
-    name: str
-    app_id: str
-
-    def app_port(self, ports: StackPorts) -> int:
-        return ports.app if self.name == "api" else ports.audit
-
-    def sidecar(self, ports: StackPorts) -> SidecarPorts:
-        return ports.app_sidecar if self.name == "api" else ports.audit_sidecar
-
-
-API = Role("api", "todo-api")
-AUDIT = Role("audit", "todo-audit")
 # A restarted app's workflow worker reconnects within a second or two; past
 # this, its sidecar is wedged (Stack._wait_workflow_worker).
 WORKER_RECONNECT_S = 30.0
@@ -77,10 +64,15 @@ class StackConfig:
     # it, so its heap (every waiting workflow) stays near what is live instead
     # of growing to twice that. None: Go's default, no limit.
     api_sidecar_memory_mib: int | None = None
+    # api processes (each with its own daprd, one app-id) behind one URL, the
+    # balancer's on `ports.app`, when more than one.
+    api_replicas: int = 1
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise SystemExit(f"Unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}.")
+        if self.api_replicas < 1:
+            raise SystemExit(f"--replicas must be 1 or more, not {self.api_replicas}.")
 
 
 def go_memlimit(memory_mib: int) -> str:
@@ -123,6 +115,23 @@ class Stack:
         # Sidecars restarted because daprd had wedged after an app crash (see
         # _wait_workflow_worker): the chaos suite reports the count.
         self.wedged_sidecar_restarts = 0
+        self._replica_ports = replica_ports(self.ports, self.config.api_replicas)
+
+    # ---- who runs --------------------------------------------------------
+
+    def roles(self) -> list[Role]:
+        """Every app process's role, the api replicas in order."""
+        return [
+            replace(role, replica=n)
+            for role in self.config.roles
+            for n in range(1, (self.config.api_replicas if role == API else 1) + 1)
+        ]
+
+    def app_port_of(self, role: Role) -> int:
+        return self._replica_ports[role][0] if role in self._replica_ports else role.app_port(self.ports)
+
+    def sidecar_of(self, role: Role) -> SidecarPorts:
+        return self._replica_ports[role][1] if role in self._replica_ports else role.sidecar(self.ports)
 
     # ---- addresses -------------------------------------------------------
 
@@ -160,7 +169,7 @@ class Stack:
         return API
 
     def sidecar_http_url(self, role: Role) -> str:
-        return f"http://127.0.0.1:{role.sidecar(self.ports).http}"
+        return f"http://127.0.0.1:{self.sidecar_of(role).http}"
 
     @property
     def database_url(self) -> str:
@@ -200,7 +209,7 @@ class Stack:
 
     def app_env(self, role: Role = API) -> dict[str, str]:
         """The environment of an app role: settings (TODO_*) and its sidecar."""
-        sidecar = role.sidecar(self.ports)
+        sidecar = self.sidecar_of(role)
         env = {
             **os.environ,
             "TODO_ENV": "dev",
@@ -245,8 +254,17 @@ class Stack:
         if self.config.tracing:
             self._start_zipkin_sink()
         self._start_control_plane()
-        for role in self.config.roles:
+        for role in self.roles():
             self._start_role(role)
+        if self.config.api_replicas > 1:
+            backends = [
+                (f"api-{role.replica}", self.app_port_of(role))
+                for role in self.roles()
+                if role.name == API.name
+            ]
+            self.launch(
+                balancer_process(self.run_dir, self.logs_dir / "balancer.log", self.ports.app, backends)
+            )
         self._write_state()
 
     def listening_ports(self) -> dict[str, int]:
@@ -270,11 +288,13 @@ class Stack:
             wanted |= {"kafka": ports.kafka, "kafka controller": ports.kafka_controller}
         if self.config.tracing:
             wanted["zipkin sink"] = ports.zipkin
-        for role in self.config.roles:
-            wanted[f"app-{role.name}"] = role.app_port(ports)
-            sidecar = role.sidecar(ports)
+        for role in self.roles():
+            wanted[f"app-{role.suffix}"] = self.app_port_of(role)
+            sidecar = self.sidecar_of(role)
             for listener in fields(sidecar):
-                wanted[f"daprd-{role.name} {listener.name}"] = getattr(sidecar, listener.name)
+                wanted[f"daprd-{role.suffix} {listener.name}"] = getattr(sidecar, listener.name)
+        if self.config.api_replicas > 1:
+            wanted["balancer"] = ports.app
         return wanted
 
     def ports_by_process(self) -> dict[str, dict[str, int]]:
@@ -319,10 +339,28 @@ class Stack:
         process.stop()
         process.start()
         process.wait_ready(timeout)
+        role = self._role_of(name)
         if name.startswith("daprd-"):
             self._wait_sidecar_complete(name)
-        elif name == f"app-{API.name}":
-            self._wait_workflow_worker(timeout)
+        elif role is not None and role.name == API.name:
+            self._wait_workflow_worker(role, timeout)
+
+    def restart_role(self, role: Role, timeout: float = 60) -> None:
+        """Start a role's sidecar and app again (killed or stopped), in the order a pod starts them:
+        the sidecar's API first, then the app, which the sidecar then finds."""
+        sidecar, app = self.processes[f"daprd-{role.suffix}"], self.processes[f"app-{role.suffix}"]
+        for process in (app, sidecar):
+            process.stop()
+        for process in (sidecar, app):
+            process.start()
+            process.wait_ready(timeout)
+        self._wait_sidecar_complete(sidecar.name, timeout)
+        if role.name == API.name:
+            self._wait_workflow_worker(role, timeout)
+
+    def _role_of(self, name: str) -> Role | None:
+        """The role whose app or sidecar process this is."""
+        return next((r for r in self.roles() if name in (f"app-{r.suffix}", f"daprd-{r.suffix}")), None)
 
     # ---- pieces ----------------------------------------------------------
 
@@ -423,56 +461,16 @@ class Stack:
         assert self.dapr_bin is not None
         return str(self.dapr_bin / name)
 
-    def _control_plane_process(
-        self, name: str, port: int, health: int, metrics: int, describe: str, *extra: str
-    ) -> ManagedProcess:
-        """placement or scheduler on loopback, each with its own health and metrics port."""
-        return ManagedProcess(
-            name,
-            [
-                self._binary(name),
-                *("--port", str(port), "--listen-address", "127.0.0.1"),
-                *("--healthz-port", str(health), "--healthz-listen-address", "127.0.0.1"),
-                *("--metrics-port", str(metrics), "--metrics-listen-address", "127.0.0.1"),
-                *("--log-level", self.config.log_level),
-                *extra,
-            ],
-            log_path=self.logs_dir / f"{name}.log",
-            ready=lambda: _http_ok(f"http://127.0.0.1:{health}/healthz"),
-            describe=f"grpc 127.0.0.1:{port}{describe}",
-        )
-
     def _start_control_plane(self) -> None:
-        ports = self.ports
-        placement = self._control_plane_process(
-            "placement",
-            ports.placement,
-            ports.placement_health,
-            ports.placement_metrics,
-            "",
-            *("--initial-cluster", f"dapr-placement-0=127.0.0.1:{ports.placement_raft}"),
-        )
-        scheduler_data = self.run_dir / "scheduler"
-        scheduler_data.mkdir(parents=True, exist_ok=True)
-        scheduler = self._control_plane_process(
-            "scheduler",
-            ports.scheduler,
-            ports.scheduler_health,
-            ports.scheduler_metrics,
-            f" (etcd data in {scheduler_data})",
-            *("--etcd-data-dir", str(scheduler_data)),
-            *("--etcd-client-port", str(ports.scheduler_etcd_client)),
-            *("--etcd-client-listen-address", "127.0.0.1"),
-            *(
-                "--etcd-initial-cluster",
-                f"dapr-scheduler-server-0=http://127.0.0.1:{ports.scheduler_etcd_peer}",
-            ),
+        assert self.dapr_bin is not None
+        processes = control_plane(
+            self.dapr_bin, self.ports, self.run_dir, self.logs_dir, self.config.log_level
         )
         # Both start at once; each needs a few seconds on its own.
-        for process in (placement, scheduler):
+        for process in processes:
             self.processes[process.name] = process
             process.start()
-        for process in (placement, scheduler):
+        for process in processes:
             started = time.monotonic()
             process.wait_ready(60)
             progress.say(
@@ -536,20 +534,20 @@ class Stack:
         )
 
     def _start_role(self, role: Role) -> None:
-        sidecar = role.sidecar(self.ports)
-        app_port = role.app_port(self.ports)
-        name = f"daprd-{role.name}"
+        sidecar = self.sidecar_of(role)
+        app_port = self.app_port_of(role)
+        name = f"daprd-{role.suffix}"
         daprd = self.daprd_process(
             name,
             role.app_id,
             sidecar,
             app_port,
             (COMPONENTS_DIR / "common", COMPONENTS_DIR / self.config.profile),
-            memory_mib=self.config.api_sidecar_memory_mib if role == API else None,
+            memory_mib=self.config.api_sidecar_memory_mib if role.name == API.name else None,
         )
         self.launch(daprd)
         app = ManagedProcess(
-            f"app-{role.name}",
+            f"app-{role.suffix}",
             [
                 sys.executable,
                 "-m",
@@ -561,7 +559,7 @@ class Stack:
             ],
             env=self.app_env(role),
             cwd=REPO_ROOT,
-            log_path=self.logs_dir / f"app-{role.name}.log",
+            log_path=self.logs_dir / f"app-{role.suffix}.log",
             ready=lambda: _http_ok(f"http://127.0.0.1:{app_port}/healthz"),
             describe=f"http://127.0.0.1:{app_port}",
         )
@@ -569,16 +567,17 @@ class Stack:
         self._wait_sidecar_complete(name)
 
     def _wait_sidecar_complete(self, name: str, timeout: float = 60) -> None:
-        role = next(r for r in self.config.roles if f"daprd-{r.name}" == name)
-        sidecar = role.sidecar(self.ports)
+        role = self._role_of(name)
+        assert role is not None, name
+        sidecar = self.sidecar_of(role)
         self._wait_for(
             name,
             lambda: _http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz"),
             timeout,
         )
 
-    def _workflow_worker_connected(self, within: float) -> bool:
-        metadata = f"{self.sidecar_http_url(API)}/v1.0/metadata"
+    def _workflow_worker_connected(self, role: Role, within: float) -> bool:
+        metadata = f"{self.sidecar_http_url(role)}/v1.0/metadata"
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             try:
@@ -589,7 +588,7 @@ class Stack:
             time.sleep(0.2)
         return False
 
-    def _wait_workflow_worker(self, timeout: float) -> None:
+    def _wait_workflow_worker(self, role: Role, timeout: float) -> None:
         """The restarted api app's workflow worker is back on its sidecar.
 
         daprd 1.18.3 can wedge when the worker dies in the middle of a
@@ -600,16 +599,16 @@ class Stack:
         the sidecar is the remedy (in Kubernetes: delete the pod), applied here
         and said out loud.
         """
-        if self._workflow_worker_connected(WORKER_RECONNECT_S):
+        if self._workflow_worker_connected(role, WORKER_RECONNECT_S):
             return
-        sidecar = f"daprd-{API.name}"
+        sidecar = f"daprd-{role.suffix}"
         progress.say(
             f"    {sidecar} has not taken the restarted app's workflow worker back in "
             f"{WORKER_RECONNECT_S:.0f}s (dapr/dapr#10408 in daprd 1.18.3): restarting it"
         )
         self.wedged_sidecar_restarts += 1
         self.restart(sidecar, timeout)
-        if not self._workflow_worker_connected(timeout):
+        if not self._workflow_worker_connected(role, timeout):
             raise StackError(f"the api app's workflow worker did not reconnect to {sidecar}")
 
     def _wait_for(self, name: str, check: Callable[[], bool], timeout: float) -> None:

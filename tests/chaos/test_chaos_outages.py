@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from bench.load import query
-from devstack.stack import AUDIT, Stack
+from devstack.roles import AUDIT
+from devstack.stack import Stack
 from tests.chaos.support import Completer, Scale, create_series, new_user, one_step_each, step_counts
 from tests.helpers import auth
 from tests.integration.support import wait_until

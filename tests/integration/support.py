@@ -33,11 +33,15 @@ FAST_TIMERS = {
 
 @contextmanager
 def running_stack(
-    name: str, profile: str = "default", *, tracing: bool = False, **app_env: str
+    name: str, profile: str = "default", *, tracing: bool = False, api_replicas: int = 1, **app_env: str
 ) -> Iterator[Stack]:
     """A stack on free ports in a fresh directory of its own, removed after."""
     stack = load.stack_in_new_dir(
-        f"todo-{name}-", profile=profile, app_env={**FAST_TIMERS, **app_env}, tracing=tracing
+        f"todo-{name}-",
+        profile=profile,
+        app_env={**FAST_TIMERS, **app_env},
+        tracing=tracing,
+        api_replicas=api_replicas,
     )
     try:
         with stack:

@@ -8,6 +8,7 @@ import pytest
 
 from devstack import stack as stack_module
 from devstack.process import StackError
+from devstack.roles import API, Role
 from devstack.stack import Stack
 
 pytestmark = pytest.mark.unit
@@ -18,7 +19,7 @@ class Recorder:
         self.answers = answers
         self.restarted: list[str] = []
 
-    def connected(self, within: float) -> bool:
+    def connected(self, role: Role, within: float) -> bool:
         return self.answers.pop(0)
 
     def restart(self, name: str, timeout: float = 60) -> None:
@@ -42,7 +43,7 @@ def test_a_worker_that_reconnects_leaves_the_sidecar_alone(
 ) -> None:
     stack, recorder = runner
     wire(stack, recorder, monkeypatch, [True])
-    stack._wait_workflow_worker(60)
+    stack._wait_workflow_worker(API, 60)
     assert recorder.restarted == [] and stack.wedged_sidecar_restarts == 0
 
 
@@ -51,7 +52,7 @@ def test_a_wedged_sidecar_is_restarted_once_and_counted(
 ) -> None:
     stack, recorder = runner
     wire(stack, recorder, monkeypatch, [False, True])
-    stack._wait_workflow_worker(60)
+    stack._wait_workflow_worker(API, 60)
     assert recorder.restarted == ["daprd-api"] and stack.wedged_sidecar_restarts == 1
 
 
@@ -61,4 +62,13 @@ def test_a_worker_still_missing_after_the_restart_fails_the_stack(
     stack, recorder = runner
     wire(stack, recorder, monkeypatch, [False, False])
     with pytest.raises(StackError, match="did not reconnect"):
-        stack._wait_workflow_worker(60)
+        stack._wait_workflow_worker(API, 60)
+
+
+def test_a_second_replicas_wedged_sidecar_is_the_one_restarted(
+    runner: tuple[Stack, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack, recorder = runner
+    wire(stack, recorder, monkeypatch, [False, True])
+    stack._wait_workflow_worker(Role("api", "todo-api", replica=2), 60)
+    assert recorder.restarted == ["daprd-api-2"]

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import progress
+from devstack.apt import apt_install, as_root
 from devstack.paths import REPO_ROOT, cache_dir, default_run_dir
 
 IMAGE = "todo-workflows:dev"
@@ -46,12 +47,6 @@ APT_DIR = Path("/etc/apt")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
-
-
-def _root(*args: str) -> list[str]:
-    """The command as root: as it is when we are root, else through sudo without a prompt
-    (a CI runner's passwordless sudo; there is no terminal to ask for a password on)."""
-    return list(args) if os.geteuid() == 0 else ["sudo", "--non-interactive", *args]
 
 
 def _run(what: str, args: list[str], **kwargs: Any) -> str:
@@ -73,19 +68,6 @@ def docker(*args: str) -> list[str]:
 # --- the engine ---------------------------------------------------------------------------
 
 
-def apt_install(packages: list[str]) -> None:
-    if not packages:
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    with progress.step(f"Installing {', '.join(packages)} from Debian (apt, first time only)"):
-        _run("apt-get update", _root("apt-get", "update", "-q"), env=env)
-        _run(
-            "apt-get install",
-            _root("apt-get", "install", "-y", "-q", "--no-install-recommends", *packages),
-            env=env,
-        )
-
-
 def ensure_engine() -> None:
     """A docker.io client that an engine answers, starting dockerd when none does."""
     if Path(DOCKER).exists() and _ok(*docker("info")):
@@ -99,7 +81,7 @@ def ensure_engine() -> None:
     with progress.step(f"Starting dockerd (it keeps running; log {log_path})"), log_path.open("ab") as log:
         # Its own session: Ctrl-C on this command must not stop the engine other builds use.
         daemon = subprocess.Popen(
-            _root("dockerd"), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            as_root("dockerd"), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
         deadline = time.monotonic() + 60
         while not _ok(*docker("info")):
@@ -171,7 +153,7 @@ def base_key(mirror: str, ca_bundle: Path = HOST_CA_BUNDLE) -> str:
 def _debootstrap(rootfs: Path, mirror: str) -> None:
     """debootstrap, printing the first line of each phase (retrieving, extracting,
     unpacking, configuring) instead of one or two per package."""
-    args = _root(
+    args = as_root(
         "debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE, str(rootfs), mirror
     )
     lines: list[str] = []
@@ -198,9 +180,9 @@ def _add_machine_cas(rootfs: Path) -> int:
     for pem in extra:
         name = f"machine-{hashlib.sha256(pem.encode()).hexdigest()[:12]}.crt"
         target = rootfs / "usr/local/share/ca-certificates" / name
-        _run("Adding a CA certificate", _root("tee", str(target)), input=pem + "\n")
+        _run("Adding a CA certificate", as_root("tee", str(target)), input=pem + "\n")
     if extra:
-        _run("update-ca-certificates", _root("chroot", str(rootfs), "update-ca-certificates"))
+        _run("update-ca-certificates", as_root("chroot", str(rootfs), "update-ca-certificates"))
     return len(extra)
 
 
@@ -208,7 +190,7 @@ def make_base_tarball(home: Path, mirror: str) -> Path:
     """<home>/rootfs.tar, made in <home>.partial and renamed into place once whole."""
     staging = home.with_name(home.name + ".partial")
     rootfs = staging / "rootfs"
-    _run("Clearing a half-made base", _root("rm", "-rf", str(staging)))
+    _run("Clearing a half-made base", as_root("rm", "-rf", str(staging)))
     staging.mkdir(parents=True)
     # The keyring is Debian's own; a Debian-based machine without it (Ubuntu) installs it.
     missing = {
@@ -224,14 +206,14 @@ def make_base_tarball(home: Path, mirror: str) -> Path:
     root = shlex.quote(str(rootfs))
     _run(
         "Emptying apt's caches",
-        _root("sh", "-c", f"rm -rf {root}/var/cache/apt/* {root}/var/lib/apt/lists/*"),
+        as_root("sh", "-c", f"rm -rf {root}/var/cache/apt/* {root}/var/lib/apt/lists/*"),
     )
     _run(
         "Packing the root filesystem",
-        _root("tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(staging / "rootfs.tar"), "."),
+        as_root("tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(staging / "rootfs.tar"), "."),
     )
-    _run("Removing the unpacked root filesystem", _root("rm", "-rf", str(rootfs)))
-    _run("Clearing the previous base", _root("rm", "-rf", str(home)))
+    _run("Removing the unpacked root filesystem", as_root("rm", "-rf", str(rootfs)))
+    _run("Clearing the previous base", as_root("rm", "-rf", str(home)))
     os.replace(staging, home)
     return home / "rootfs.tar"
 
@@ -240,7 +222,7 @@ def _forget_other_bases(key: str) -> None:
     """Older bases (another mirror, package list or CA bundle): their tarballs and images."""
     for stale in cache_dir().glob("debian-base-*"):
         if stale.name != f"debian-base-{key}":
-            _run(f"Removing {stale}", _root("rm", "-rf", str(stale)))
+            _run(f"Removing {stale}", as_root("rm", "-rf", str(stale)))
     tags = _run(
         "Listing bases", docker("image", "ls", BASE_REPOSITORY, "--format", "{{.Repository}}:{{.Tag}}")
     )

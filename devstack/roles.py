@@ -1,0 +1,53 @@
+"""The app's roles (api, audit: one codebase, two app-ids) and, with --replicas, where each api
+replica listens."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, replace
+
+from devstack.ports import SidecarPorts, StackPorts, free_port
+
+
+@dataclass(frozen=True)
+class Role:
+    """One app process with its own sidecar: same codebase, different app-id."""
+
+    name: str
+    app_id: str
+    # Which of the role's processes (--replicas): 1, 2, ...; its processes are
+    # app-<name> and daprd-<name> for the first, app-<name>-<n> for the others.
+    replica: int = 1
+
+    @property
+    def suffix(self) -> str:
+        return self.name if self.replica == 1 else f"{self.name}-{self.replica}"
+
+    def app_port(self, ports: StackPorts) -> int:
+        return ports.app if self.name == "api" else ports.audit
+
+    def sidecar(self, ports: StackPorts) -> SidecarPorts:
+        return ports.app_sidecar if self.name == "api" else ports.audit_sidecar
+
+
+API = Role("api", "todo-api")
+AUDIT = Role("audit", "todo-audit")
+
+
+def replica_ports(ports: StackPorts, replicas: int) -> dict[Role, tuple[int, SidecarPorts]]:
+    """With more than one api replica the balancer takes `ports.app`: each replica gets an app
+    port of its own, and each after the first a sidecar of its own (the first keeps
+    `ports.app_sidecar`, the one `./task wf` and the tests' job checks talk to)."""
+    if replicas == 1:
+        return {}
+    taken = {value for value in dataclasses.astuple(ports) if isinstance(value, int)}
+    taken |= {
+        port for sidecar in (ports.app_sidecar, ports.audit_sidecar) for port in dataclasses.astuple(sidecar)
+    }
+    placed = {replace(API, replica=1): (free_port(taken), ports.app_sidecar)}
+    for n in range(2, replicas + 1):
+        placed[replace(API, replica=n)] = (
+            free_port(taken),
+            SidecarPorts(*(free_port(taken) for _ in range(5))),
+        )
+    return placed
