@@ -42,6 +42,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             tracing=args.tracing,
             api_sidecar_memory_mib=args.api_sidecar_memory,
             api_replicas=args.replicas,
+            ha=args.ha,
         )
     )
     progress.say(f"==> Starting the local stack (profile {args.profile}); logs in {stack.logs_dir}")
@@ -222,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         help="N api processes, each with its own daprd (one app-id: placement spreads the series' "
         "workflows over them), behind HAProxy (installed from Debian when missing) on the API's "
         "port; `./task status` lists each. Also REPLICAS=N (default: %(default)s)",
+    )
+    up.add_argument(
+        "--ha",
+        action="store_true",
+        default=os.environ.get("HA") == "1",
+        help="three placement servers (one Raft group) and three schedulers (one etcd cluster), as "
+        "Dapr's HA mode; the first on the usual ports, the others on free ones. Also HA=1",
     )
     up.add_argument(
         "--free-ports",

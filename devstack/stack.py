@@ -27,7 +27,7 @@ import yaml
 
 from devstack import kafka, postgres, progress, toolchain
 from devstack.balancer import balancer_process
-from devstack.control_plane import control_plane
+from devstack.control_plane import control_plane, members
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
 from devstack.ports import SidecarPorts, StackPorts, is_listening
 from devstack.process import ManagedProcess, StackError
@@ -67,6 +67,8 @@ class StackConfig:
     # api processes (each with its own daprd, one app-id) behind one URL, the
     # balancer's on `ports.app`, when more than one.
     api_replicas: int = 1
+    # Three placement servers and three schedulers, as Dapr's HA mode.
+    ha: bool = False
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -116,6 +118,7 @@ class Stack:
         # _wait_workflow_worker): the chaos suite reports the count.
         self.wedged_sidecar_restarts = 0
         self._replica_ports = replica_ports(self.ports, self.config.api_replicas)
+        self.control_plane = members(self.ports, 3 if self.config.ha else 1)
 
     # ---- who runs --------------------------------------------------------
 
@@ -270,18 +273,20 @@ class Stack:
     def listening_ports(self) -> dict[str, int]:
         """Every port this stack's processes will listen on, by who listens."""
         ports = self.ports
-        wanted = {
-            "placement": ports.placement,
-            "placement raft": ports.placement_raft,
-            "placement health": ports.placement_health,
-            "placement metrics": ports.placement_metrics,
-            "scheduler": ports.scheduler,
-            "scheduler etcd client": ports.scheduler_etcd_client,
-            "scheduler etcd peer": ports.scheduler_etcd_peer,
-            "scheduler health": ports.scheduler_health,
-            "scheduler metrics": ports.scheduler_metrics,
-            "smtp sink": ports.smtp,
-        }
+        wanted = {"smtp sink": ports.smtp}
+        for member in self.control_plane:
+            placement, scheduler = f"placement{member.suffix}", f"scheduler{member.suffix}"
+            wanted |= {
+                placement: member.placement,
+                f"{placement} raft": member.placement_raft,
+                f"{placement} health": member.placement_health,
+                f"{placement} metrics": member.placement_metrics,
+                scheduler: member.scheduler,
+                f"{scheduler} etcd client": member.etcd_client,
+                f"{scheduler} etcd peer": member.etcd_peer,
+                f"{scheduler} health": member.scheduler_health,
+                f"{scheduler} metrics": member.scheduler_metrics,
+            }
         if not self.config.database_url:
             wanted["postgres"] = ports.postgres
         if self.config.profile == "kafka":
@@ -464,9 +469,9 @@ class Stack:
     def _start_control_plane(self) -> None:
         assert self.dapr_bin is not None
         processes = control_plane(
-            self.dapr_bin, self.ports, self.run_dir, self.logs_dir, self.config.log_level
+            self.dapr_bin, self.control_plane, self.run_dir, self.logs_dir, self.config.log_level
         )
-        # Both start at once; each needs a few seconds on its own.
+        # All at once: each needs a few seconds on its own, and an HA member a quorum.
         for process in processes:
             self.processes[process.name] = process
             process.start()
@@ -517,8 +522,14 @@ class Stack:
                 *("--dapr-public-port", str(sidecar.public)),
                 *("--dapr-listen-addresses", "127.0.0.1"),
                 *("--metrics-port", str(sidecar.metrics), "--metrics-listen-address", "127.0.0.1"),
-                *("--placement-host-address", f"127.0.0.1:{self.ports.placement}"),
-                *("--scheduler-host-address", f"127.0.0.1:{self.ports.scheduler}"),
+                *(
+                    "--placement-host-address",
+                    ",".join(f"127.0.0.1:{m.placement}" for m in self.control_plane),
+                ),
+                *(
+                    "--scheduler-host-address",
+                    ",".join(f"127.0.0.1:{m.scheduler}" for m in self.control_plane),
+                ),
                 *(arg for path in resources for arg in ("--resources-path", str(path))),
                 *("--config", str(self.dapr_config())),
                 *health,

@@ -33,7 +33,13 @@ FAST_TIMERS = {
 
 @contextmanager
 def running_stack(
-    name: str, profile: str = "default", *, tracing: bool = False, api_replicas: int = 1, **app_env: str
+    name: str,
+    profile: str = "default",
+    *,
+    tracing: bool = False,
+    api_replicas: int = 1,
+    ha: bool = False,
+    **app_env: str,
 ) -> Iterator[Stack]:
     """A stack on free ports in a fresh directory of its own, removed after."""
     stack = load.stack_in_new_dir(
@@ -42,6 +48,7 @@ def running_stack(
         app_env={**FAST_TIMERS, **app_env},
         tracing=tracing,
         api_replicas=api_replicas,
+        ha=ha,
     )
     try:
         with stack:
