@@ -32,7 +32,7 @@ from bench.harness import DEFAULT_USERS, Context, Stacks, loadavg, machine
 from bench.report import table, write_docs, write_json
 from devstack import progress
 from devstack.paths import REPO_ROOT
-from devstack.stack import GO_MEMLIMIT_PERCENT, sidecar_memory_mib
+from devstack.sidecars import GO_MEMLIMIT_PERCENT, sidecar_memory_mib
 
 # Run order: the default-profile ones share a stack (scale last: it leaves
 # 100,000 series behind), then the kafka one.

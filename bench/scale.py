@@ -35,7 +35,8 @@ from bench.harness import (
     wait_stack_idle,
 )
 from bench.load import Users, create_series, wait_workflows_started
-from devstack.stack import STATE_DATABASE, go_memlimit
+from devstack.sidecars import go_memlimit
+from devstack.stack import STATE_DATABASE
 
 NAME = "scale"
 PROFILE = "default"

@@ -16,7 +16,8 @@ from devstack import progress
 from devstack.paths import default_run_dir
 from devstack.ports import StackPorts
 from devstack.process import StackError
-from devstack.stack import GO_MEMLIMIT_PERCENT, PROFILES, Stack, StackConfig, sidecar_memory_mib
+from devstack.sidecars import GO_MEMLIMIT_PERCENT, sidecar_memory_mib
+from devstack.stack import PROFILES, Stack, StackConfig
 
 
 class _Stop(Exception):

@@ -13,7 +13,6 @@ has its own health and metrics ports (see devstack.ports).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -32,6 +31,7 @@ from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
 from devstack.ports import SidecarPorts, StackPorts, is_listening
 from devstack.process import ManagedProcess, StackError
 from devstack.roles import API, AUDIT, Role, replica_ports
+from devstack.sidecars import go_memlimit
 from todos.core.settings import DEV_APP_API_TOKEN, DEV_JWT_SECRET
 
 PROFILES = ("default", "kafka")
@@ -41,11 +41,6 @@ STATE_DATABASE = "dapr_state"
 # A restarted app's workflow worker reconnects within a second or two; past
 # this, its sidecar is wedged (Stack._wait_workflow_worker).
 WORKER_RECONNECT_S = 30.0
-# daprd's GOMEMLIMIT as a share of its memory budget: the chart's
-# dapr.sidecar.goMemLimitPercent (tests/chart/test_app_alignment.py).
-GO_MEMLIMIT_PERCENT = 90
-# daprd alone takes about 100 MiB before it hosts a workflow.
-MIN_SIDECAR_MEMORY_MIB = 128
 
 
 @dataclass
@@ -75,25 +70,6 @@ class StackConfig:
             raise SystemExit(f"Unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}.")
         if self.api_replicas < 1:
             raise SystemExit(f"--replicas must be 1 or more, not {self.api_replicas}.")
-
-
-def go_memlimit(memory_mib: int) -> str:
-    """daprd's GOMEMLIMIT for a memory budget, as the chart's todo.sidecarEnv writes it."""
-    return f"{memory_mib * GO_MEMLIMIT_PERCENT // 100}MiB"
-
-
-def sidecar_memory_mib(text: str) -> int:
-    """A sidecar memory budget in MiB, as a command-line option gives it."""
-    try:
-        mib = int(text)
-    except ValueError:
-        mib = 0
-    if mib < MIN_SIDECAR_MEMORY_MIB:
-        raise argparse.ArgumentTypeError(
-            f"a sidecar memory budget is a whole number of MiB, at least {MIN_SIDECAR_MEMORY_MIB} "
-            f"(daprd alone takes about 100): got {text!r}"
-        )
-    return mib
 
 
 def _http_ok(url: str, timeout: float = 2.0) -> bool:

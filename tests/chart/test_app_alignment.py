@@ -13,7 +13,7 @@ import yaml
 from starlette.routing import Match
 
 from devstack.paths import COMPONENTS_DIR
-from devstack.stack import go_memlimit
+from devstack.sidecars import go_memlimit
 from tests.chart.conftest import Chart, Doc, find, one
 from tests.monitoring import ALERTS_FILE, DASHBOARD_NAMES, dashboards
 from todos.core.settings import Settings

@@ -8,7 +8,8 @@ import argparse
 
 import pytest
 
-from devstack.stack import Stack, StackConfig, sidecar_memory_mib
+from devstack.sidecars import sidecar_memory_mib
+from devstack.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.unit
 
