@@ -44,6 +44,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             api_sidecar_memory_mib=args.api_sidecar_memory,
             api_replicas=args.replicas,
             ha=args.ha,
+            audit_replicas=args.audit_replicas,
         )
     )
     progress.say(f"==> Starting the local stack (profile {args.profile}); logs in {stack.logs_dir}")
@@ -224,6 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         help="N api processes, each with its own daprd (one app-id: placement spreads the series' "
         "workflows over them), behind HAProxy (installed from Debian when missing) on the API's "
         "port; `./task status` lists each. Also REPLICAS=N (default: %(default)s)",
+    )
+    up.add_argument(
+        "--audit-replicas",
+        type=int,
+        default=int(os.environ.get("AUDIT_REPLICAS") or 1),
+        metavar="M",
+        help="M audit processes, each with its own daprd, sharing the topics' partitions through one "
+        "consumer group (kafka profile only). Also AUDIT_REPLICAS=M (default: %(default)s)",
     )
     up.add_argument(
         "--ha",

@@ -34,20 +34,22 @@ API = Role("api", "todo-api")
 AUDIT = Role("audit", "todo-audit")
 
 
-def replica_ports(ports: StackPorts, replicas: int) -> dict[Role, tuple[int, SidecarPorts]]:
-    """With more than one api replica the balancer takes `ports.app`: each replica gets an app
-    port of its own, and each after the first a sidecar of its own (the first keeps
-    `ports.app_sidecar`, the one `./task wf` and the tests' job checks talk to)."""
-    if replicas == 1:
-        return {}
+def replica_ports(ports: StackPorts, api: int, audit: int = 1) -> dict[Role, tuple[int, SidecarPorts]]:
+    """Where the replicas after the first listen (free ports, app and sidecar). With more than one
+    api replica the balancer takes `ports.app`, so the first api replica gets an app port of its
+    own too; it keeps `ports.app_sidecar`, the one `./task wf` and the tests' job checks talk to.
+    The first audit replica keeps `ports.audit` (the history URL) and its sidecar."""
     taken = {value for value in dataclasses.astuple(ports) if isinstance(value, int)}
     taken |= {
         port for sidecar in (ports.app_sidecar, ports.audit_sidecar) for port in dataclasses.astuple(sidecar)
     }
-    placed = {replace(API, replica=1): (free_port(taken), ports.app_sidecar)}
-    for n in range(2, replicas + 1):
-        placed[replace(API, replica=n)] = (
-            free_port(taken),
-            SidecarPorts(*(free_port(taken) for _ in range(5))),
-        )
+    placed = {}
+    if api > 1:
+        placed[replace(API, replica=1)] = (free_port(taken), ports.app_sidecar)
+    for role, count in ((API, api), (AUDIT, audit)):
+        for n in range(2, count + 1):
+            placed[replace(role, replica=n)] = (
+                free_port(taken),
+                SidecarPorts(*(free_port(taken) for _ in range(5))),
+            )
     return placed

@@ -64,12 +64,19 @@ class StackConfig:
     api_replicas: int = 1
     # Three placement servers and three schedulers, as Dapr's HA mode.
     ha: bool = False
+    # audit processes sharing the topics' partitions through one consumer group (kafka profile).
+    audit_replicas: int = 1
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise SystemExit(f"Unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}.")
-        if self.api_replicas < 1:
-            raise SystemExit(f"--replicas must be 1 or more, not {self.api_replicas}.")
+        if self.api_replicas < 1 or self.audit_replicas < 1:
+            raise SystemExit("--replicas and --audit-replicas must be 1 or more.")
+        if self.audit_replicas > 1 and self.profile != "kafka":
+            raise SystemExit(
+                "--audit-replicas needs the kafka profile: the default profile's in-memory broker lives "
+                "inside one audit sidecar, so a second one would see none of the events."
+            )
 
 
 def _http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -93,7 +100,7 @@ class Stack:
         # Sidecars restarted because daprd had wedged after an app crash (see
         # _wait_workflow_worker): the chaos suite reports the count.
         self.wedged_sidecar_restarts = 0
-        self._replica_ports = replica_ports(self.ports, self.config.api_replicas)
+        self._replica_ports = replica_ports(self.ports, self.config.api_replicas, self.config.audit_replicas)
         self.control_plane = members(self.ports, 3 if self.config.ha else 1)
 
     # ---- who runs --------------------------------------------------------
@@ -103,7 +110,7 @@ class Stack:
         return [
             replace(role, replica=n)
             for role in self.config.roles
-            for n in range(1, (self.config.api_replicas if role == API else 1) + 1)
+            for n in range(1, (self.config.api_replicas if role == API else self.config.audit_replicas) + 1)
         ]
 
     def app_port_of(self, role: Role) -> int:

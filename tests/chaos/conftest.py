@@ -39,5 +39,6 @@ def chaos_stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def kafka_chaos_stack() -> Iterator[Stack]:
-    with running_stack("chaos-kafka", profile="kafka", **CHAOS_ENV) as running:
+    """Two audit replicas share the topics' partitions, as the chart's audit role scales out."""
+    with running_stack("chaos-kafka", profile="kafka", audit_replicas=2, **CHAOS_ENV) as running:
         yield running

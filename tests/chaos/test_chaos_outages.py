@@ -13,10 +13,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.load import query
 from devstack.roles import AUDIT
@@ -247,3 +249,56 @@ def test_broker_outage_under_load_loses_and_duplicates_no_event(
     assert counts["lost"] == 0 and counts["duplicated"] == 0 and counts["unknown"] == 0, counts
     unsent = "SELECT count(*) FROM outbox WHERE partition_key = %s AND published_at IS NULL"
     assert query(stack.database_url, unsent, user)[0][0] == 0
+
+
+def audit_events(stack: Stack, replica: int) -> float:
+    port = stack.app_port_of(replace(AUDIT, replica=replica))
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "todo_audit_events_total"
+    )
+
+
+def test_one_of_two_audit_replicas_killed_under_load_loses_and_duplicates_no_event(
+    kafka_chaos_stack: Stack, scale: Scale, ledger: Callable[[dict[str, object]], None]
+) -> None:
+    stack = kafka_chaos_stack
+    second = replace(AUDIT, replica=2)
+    # Each user's events share a partition (the key is the user): sixteen users reach both replicas.
+    users = [new_user(f"audit-replica-{n}") for n in range(16)]
+    with ExitStack() as load:
+        traffic = [load.enter_context(Traffic(stack, user, workers=1)) for user in users]
+        wait_until(lambda: audit_events(stack, 2) > 0, timeout=60, what="the second audit replica consuming")
+        for name in (f"app-{second.suffix}", f"daprd-{second.suffix}"):
+            stack.process(name).kill()
+        time.sleep(scale.outage_seconds)
+
+    expected = set().union(*(outbox_ids(stack, user) for user in users))
+
+    def everything() -> dict[str, int]:
+        return {event: n for user in users for event, n in audited(stack, user).items()}
+
+    wait_until(
+        lambda: set(everything()) == expected,
+        timeout=scale.recovery_timeout,
+        interval=1,
+        what=f"all {len(expected)} events audited by the replica left",
+    )
+    time.sleep(3)  # a redelivery would land now
+    got = everything()
+    counts: dict[str, Any] = {
+        "requests": sum(sum(t.statuses.values()) for t in traffic),
+        "events": len(expected),
+        "audited": len(got),
+        "lost": len(expected - set(got)),
+        "duplicated": sum(c - 1 for c in got.values()),
+        "unknown": len(set(got) - expected),
+    }
+    ledger(counts)
+    stack.restart_role(second)
+
+    assert [u for t in traffic for u in t.unexpected] == []
+    assert counts["lost"] == 0 and counts["duplicated"] == 0 and counts["unknown"] == 0, counts

@@ -39,6 +39,7 @@ def running_stack(
     tracing: bool = False,
     api_replicas: int = 1,
     ha: bool = False,
+    audit_replicas: int = 1,
     **app_env: str,
 ) -> Iterator[Stack]:
     """A stack on free ports in a fresh directory of its own, removed after."""
@@ -49,6 +50,7 @@ def running_stack(
         tracing=tracing,
         api_replicas=api_replicas,
         ha=ha,
+        audit_replicas=audit_replicas,
     )
     try:
         with stack:
