@@ -7,10 +7,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import httpx
-
 from devstack.apt import apt_install
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, http_ok
 
 
 def haproxy() -> str:
@@ -54,13 +52,6 @@ backend replicas
 """
 
 
-def _answers(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).is_success
-    except httpx.HTTPError:
-        return False
-
-
 def balancer_process(
     run_dir: Path, log_path: Path, listen: int, backends: list[tuple[str, int]]
 ) -> ManagedProcess:
@@ -70,6 +61,6 @@ def balancer_process(
         "balancer",
         [haproxy(), "-db", "-f", str(path)],
         log_path=log_path,
-        ready=lambda: _answers(listen),
+        ready=lambda: http_ok(f"http://127.0.0.1:{listen}/healthz"),
         describe=f"http://127.0.0.1:{listen} (HAProxy over {len(backends)} api replicas)",
     )

@@ -9,17 +9,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from devstack.ports import StackPorts, free_port
-from devstack.process import ManagedProcess
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).is_success
-    except httpx.HTTPError:
-        return False
+from devstack.process import ManagedProcess, http_ok
 
 
 def _process(
@@ -46,7 +37,7 @@ def _process(
             *extra,
         ],
         log_path=logs_dir / f"{name}.log",
-        ready=lambda: _healthy(f"http://127.0.0.1:{health}/healthz"),
+        ready=lambda: http_ok(f"http://127.0.0.1:{health}/healthz"),
         describe=f"grpc 127.0.0.1:{port}{describe}",
     )
 

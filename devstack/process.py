@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import httpx
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -34,6 +36,14 @@ def tail(path: Path, lines: int = 25) -> str:
     except FileNotFoundError:
         return "(no log yet)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """A readiness probe: the URL answers 2xx."""
+    try:
+        return httpx.get(url, timeout=timeout).is_success
+    except httpx.HTTPError:
+        return False
 
 
 class ManagedProcess:

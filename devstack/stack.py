@@ -29,7 +29,7 @@ from devstack.balancer import balancer_process
 from devstack.control_plane import control_plane, members
 from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
 from devstack.ports import SidecarPorts, StackPorts, is_listening
-from devstack.process import ManagedProcess, StackError
+from devstack.process import ManagedProcess, StackError, http_ok
 from devstack.roles import API, AUDIT, Role, replica_ports
 from devstack.sidecars import go_memlimit
 from todos.core.settings import DEV_APP_API_TOKEN, DEV_JWT_SECRET
@@ -77,13 +77,6 @@ class StackConfig:
                 "--audit-replicas needs the kafka profile: the default profile's in-memory broker lives "
                 "inside one audit sidecar, so a second one would see none of the events."
             )
-
-
-def _http_ok(url: str, timeout: float = 2.0) -> bool:
-    try:
-        return httpx.get(url, timeout=timeout).is_success
-    except httpx.HTTPError:
-        return False
 
 
 def _with_database(url: str, database: str) -> str:
@@ -522,7 +515,7 @@ class Stack:
             cwd=self.run_dir,
             log_path=self.logs_dir / f"{name}.log",
             # The API servers answer before the app is up; the app needs them to start.
-            ready=lambda: _http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz/outbound"),
+            ready=lambda: http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz/outbound"),
             describe=f"app-id {app_id}, http 127.0.0.1:{sidecar.http}, grpc {sidecar.grpc}"
             + (f", GOMEMLIMIT {go_memlimit(memory_mib)}" if memory_mib is not None else ""),
         )
@@ -554,7 +547,7 @@ class Stack:
             env=self.app_env(role),
             cwd=REPO_ROOT,
             log_path=self.logs_dir / f"app-{role.suffix}.log",
-            ready=lambda: _http_ok(f"http://127.0.0.1:{app_port}/healthz"),
+            ready=lambda: http_ok(f"http://127.0.0.1:{app_port}/healthz"),
             describe=f"http://127.0.0.1:{app_port}",
         )
         self.launch(app)
@@ -566,7 +559,7 @@ class Stack:
         sidecar = self.sidecar_of(role)
         self._wait_for(
             name,
-            lambda: _http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz"),
+            lambda: http_ok(f"http://127.0.0.1:{sidecar.http}/v1.0/healthz"),
             timeout,
         )
 

@@ -57,7 +57,7 @@ def plan_my_day(ctx: Context[Any, Any], day: str | None = None) -> str:
     """The user's overdue tasks, the day's and the week's after it, for the model to plan with."""
     services, user = caller(ctx)
     zone = ZoneInfo(services.profiles.personal(user).series_timezone)
-    now = datetime.now(zone)
+    now = services.tasks.clock().astimezone(zone)
     try:
         planned = date.fromisoformat(day) if day else now.date()
     except ValueError:

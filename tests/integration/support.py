@@ -6,6 +6,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -128,3 +129,48 @@ def read_topic(bootstrap: str, topic: str, keep: Any, want: int, timeout: float 
     finally:
         consumer.close()
     return found
+
+
+# ---- many series at once (replicas, HA) ------------------------------------------------------
+
+
+def daily_series(client: httpx.Client, prefix: str, count: int, due: datetime) -> list[tuple[str, str]]:
+    """`count` daily series, each of a user of its own: (user, series id)."""
+    series = []
+    for n in range(count):
+        user = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        body = {
+            "title": f"Series {n}",
+            "due_at": due.isoformat(),
+            "recurrence": {"rule": "daily", "timezone": str(due.tzinfo)},
+        }
+        created = client.post("/v1/tasks", json=body, headers=auth(user))
+        assert created.status_code == 201, created.text
+        series.append((user, created.json()["series_id"]))
+    return series
+
+
+def pending(client: httpx.Client, user: str, series_id: str) -> list[dict[str, Any]]:
+    response = client.get("/v1/tasks", params={"series_id": series_id, "limit": 200}, headers=auth(user))
+    assert response.status_code == 200, response.text
+    return [t for t in response.json()["items"] if t["status"] == "pending"]
+
+
+def step_all(client: httpx.Client, series: list[tuple[str, str]], index: int) -> list[dict[str, Any]]:
+    """Complete each series' current occurrence (in parallel, through the balancer) and wait
+    for the next: every series then has one pending occurrence, number `index`."""
+
+    def complete(entry: tuple[str, str]) -> None:
+        user, series_id = entry
+        (current,) = pending(client, user, series_id)
+        assert client.post(f"/v1/tasks/{current['id']}/complete", headers=auth(user)).status_code == 200
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(complete, series))
+
+    def stepped() -> list[dict[str, Any]] | None:
+        found = [pending(client, user, series_id) for user, series_id in series]
+        done = all(len(p) == 1 and p[0]["occurrence_index"] == index for p in found)
+        return [p[0] for p in found] if done else None
+
+    return wait_until(stepped, timeout=180, what=f"occurrence #{index} of every series")  # type: ignore[no-any-return]

@@ -5,7 +5,6 @@ both come back."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -14,8 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import running_stack, wait_until
-from tests.integration.test_replicas import step_all
+from tests.integration.support import daily_series, running_stack, step_all, wait_until
 from tests.integration.test_series import tomorrow_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
@@ -65,17 +63,7 @@ def test_the_placement_leader_and_a_scheduler_killed_lose_no_step(highly_availab
         "scheduler-3",
     ]
     with httpx.Client(base_url=stack.app_url, timeout=30) as client:
-        series = []
-        for n in range(SERIES):
-            user = f"ha-{uuid.uuid4().hex[:8]}"
-            body = {
-                "title": f"Series {n}",
-                "due_at": tomorrow_at(9).isoformat(),
-                "recurrence": {"rule": "daily", "timezone": "America/New_York"},
-            }
-            created = client.post("/v1/tasks", json=body, headers=auth(user))
-            assert created.status_code == 201, created.text
-            series.append((user, created.json()["series_id"]))
+        series = daily_series(client, "ha", SERIES, tomorrow_at(9))
         step_all(client, series, 2)
 
         first_leader = leader(stack)

@@ -5,11 +5,8 @@ once, its workflows moved by placement to the one left."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
 
 import httpx
 import pytest
@@ -17,8 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.roles import API
 from devstack.stack import Stack
-from tests.helpers import auth
-from tests.integration.support import running_stack, wait_until
+from tests.integration.support import daily_series, running_stack, step_all
 from tests.integration.test_series import tomorrow_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
@@ -45,46 +41,9 @@ def counter(stack: Stack, replica: int, name: str) -> float:
     )
 
 
-def pending(client: httpx.Client, user: str, series_id: str) -> list[dict[str, Any]]:
-    response = client.get("/v1/tasks", params={"series_id": series_id, "limit": 200}, headers=auth(user))
-    assert response.status_code == 200, response.text
-    return [t for t in response.json()["items"] if t["status"] == "pending"]
-
-
-def step_all(client: httpx.Client, series: list[tuple[str, str]], index: int) -> list[dict[str, Any]]:
-    """Complete each series' current occurrence (in parallel, through the balancer) and wait
-    for the next: every series then has one pending occurrence, number `index`."""
-
-    def complete(entry: tuple[str, str]) -> None:
-        user, series_id = entry
-        (current,) = pending(client, user, series_id)
-        assert client.post(f"/v1/tasks/{current['id']}/complete", headers=auth(user)).status_code == 200
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(complete, series))
-
-    def stepped() -> list[dict[str, Any]] | None:
-        found = [pending(client, user, series_id) for user, series_id in series]
-        done = all(len(p) == 1 and p[0]["occurrence_index"] == index for p in found)
-        return [p[0] for p in found] if done else None
-
-    return wait_until(stepped, timeout=180, what=f"occurrence #{index} of every series")  # type: ignore[no-any-return]
-
-
 def test_two_replicas_share_the_series_and_one_killed_loses_no_step(replicated: Stack) -> None:
     with httpx.Client(base_url=replicated.app_url, timeout=30) as client:
-        series = []
-        for n in range(SERIES):
-            user = f"replica-{uuid.uuid4().hex[:8]}"
-            body = {
-                "title": f"Series {n}",
-                "due_at": tomorrow_at(9).isoformat(),
-                "recurrence": {"rule": "daily", "timezone": "America/New_York"},
-            }
-            created = client.post("/v1/tasks", json=body, headers=auth(user))
-            assert created.status_code == 201, created.text
-            series.append((user, created.json()["series_id"]))
-
+        series = daily_series(client, "replica", SERIES, tomorrow_at(9))
         step_all(client, series, 2)
         served = [counter(replicated, n, "todo_http_request_seconds_count") for n in (1, 2)]
         stepped = [counter(replicated, n, "todo_occurrences_created_total") for n in (1, 2)]
