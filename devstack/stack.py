@@ -26,8 +26,9 @@ import yaml
 
 from devstack import kafka, postgres, progress, toolchain
 from devstack.balancer import balancer_process
+from devstack.checkout import Checkout, current
 from devstack.control_plane import control_plane, members
-from devstack.paths import COMPONENTS_DIR, REPO_ROOT, default_run_dir
+from devstack.paths import REPO_ROOT, default_run_dir
 from devstack.ports import SidecarPorts, StackPorts, is_listening
 from devstack.process import ManagedProcess, StackError, http_ok
 from devstack.roles import API, AUDIT, Role, replica_ports
@@ -66,6 +67,9 @@ class StackConfig:
     ha: bool = False
     # audit processes sharing the topics' partitions through one consumer group (kafka profile).
     audit_replicas: int = 1
+    # Whose code the apps and migrations run (devstack.checkout): an upgrade test starts an earlier
+    # commit's, then today's on the same run directory.
+    code: Checkout = field(default_factory=current)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -95,6 +99,8 @@ class Stack:
         self.wedged_sidecar_restarts = 0
         self._replica_ports = replica_ports(self.ports, self.config.api_replicas, self.config.audit_replicas)
         self.control_plane = members(self.ports, 3 if self.config.ha else 1)
+        # Replicas rolled to other code than config.code (roll()), as in a rolling update.
+        self._rolled: dict[Role, Checkout] = {}
 
     # ---- who runs --------------------------------------------------------
 
@@ -177,7 +183,7 @@ class Stack:
         """The sidecars' Configuration: components/config.yaml (tracing off), or with
         `tracing` a copy of it in the run directory that samples everything and
         exports to the local Zipkin sink."""
-        source = COMPONENTS_DIR / "config.yaml"
+        source = self.config.code.components / "config.yaml"
         if not self.config.tracing:
             return source
         config = yaml.safe_load(source.read_text())
@@ -186,11 +192,13 @@ class Stack:
         target.write_text(yaml.safe_dump(config, sort_keys=False))
         return target
 
-    def app_env(self, role: Role = API) -> dict[str, str]:
-        """The environment of an app role: settings (TODO_*) and its sidecar."""
+    def app_env(self, role: Role = API, code: Checkout | None = None) -> dict[str, str]:
+        """The environment of an app role: settings (TODO_*) and its sidecar; for another
+        checkout's code without this one's interpreter paths, so it imports only its own."""
         sidecar = self.sidecar_of(role)
+        foreign = {"PYTHONPATH", "VIRTUAL_ENV"} if code and code.root != REPO_ROOT else set()
         env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name not in foreign},
             "TODO_ENV": "dev",
             "TODO_ROLE": role.name,
             "TODO_DATABASE_URL": self.database_url,
@@ -339,6 +347,20 @@ class Stack:
         if role.name == API.name:
             self._wait_workflow_worker(role, timeout)
 
+    def code_of(self, role: Role) -> Checkout:
+        return self._rolled.get(role, self.config.code)
+
+    def roll(self, role: Role, code: Checkout, timeout: float = 60) -> None:
+        """Replace a replica by one running `code` (its sidecar too), as a rolling update replaces
+        a pod: the rest of the stack keeps running."""
+        for name in (f"app-{role.suffix}", f"daprd-{role.suffix}"):
+            self.processes[name].stop()
+        self._rolled[role] = code
+        self._start_role(role)
+        if role.name == API.name:
+            self._wait_workflow_worker(role, timeout)
+        progress.say(f"    rolled {role.suffix} to {code.label}")
+
     def _role_of(self, name: str) -> Role | None:
         """The role whose app or sidecar process this is."""
         return next((r for r in self.roles() if name in (f"app-{r.suffix}", f"daprd-{r.suffix}")), None)
@@ -380,13 +402,15 @@ class Stack:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{STATE_DATABASE}"')
 
-    def migrate(self) -> None:
-        """`alembic upgrade head`, in a child so the runner stays free of app imports."""
+    def migrate(self, code: Checkout | None = None) -> None:
+        """`alembic upgrade head` of `code` (the stack's), in a child so the runner stays free of
+        app imports; an upgrade runs the new code's before rolling a replica, as the chart's hook."""
         import subprocess
 
+        code = code or self.config.code
         result = subprocess.run(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=REPO_ROOT,
+            [code.python, "-m", "alembic", "upgrade", "head"],
+            cwd=code.root,
             env={**os.environ, "TODO_DATABASE_URL": self.database_url, "TODO_ENV": "dev"},
             capture_output=True,
             text=True,
@@ -394,7 +418,7 @@ class Stack:
         )
         if result.returncode != 0:
             raise StackError(f"Database migrations failed:\n{result.stderr[-3000:]}")
-        progress.say("    ready  migrations       alembic upgrade head")
+        progress.say(f"    ready  migrations       alembic upgrade head ({code.label})")
 
     def _start_kafka(self) -> None:
         self.launch(
@@ -523,20 +547,21 @@ class Stack:
     def _start_role(self, role: Role) -> None:
         sidecar = self.sidecar_of(role)
         app_port = self.app_port_of(role)
+        code = self.code_of(role)
         name = f"daprd-{role.suffix}"
         daprd = self.daprd_process(
             name,
             role.app_id,
             sidecar,
             app_port,
-            (COMPONENTS_DIR / "common", COMPONENTS_DIR / self.config.profile),
+            (code.components / "common", code.components / self.config.profile),
             memory_mib=self.config.api_sidecar_memory_mib if role.name == API.name else None,
         )
         self.launch(daprd)
         app = ManagedProcess(
             f"app-{role.suffix}",
             [
-                sys.executable,
+                code.python,
                 "-m",
                 "api",
                 "--host",
@@ -544,8 +569,8 @@ class Stack:
                 "--port",
                 str(app_port),
             ],
-            env=self.app_env(role),
-            cwd=REPO_ROOT,
+            env=self.app_env(role, code),
+            cwd=code.root,
             log_path=self.logs_dir / f"app-{role.suffix}.log",
             ready=lambda: http_ok(f"http://127.0.0.1:{app_port}/healthz"),
             describe=f"http://127.0.0.1:{app_port}",

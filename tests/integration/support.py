@@ -16,6 +16,7 @@ import pytest
 
 from bench import load
 from devstack import kafka
+from devstack.checkout import Checkout, current
 from devstack.stack import Stack
 from tests.helpers import auth
 
@@ -41,9 +42,11 @@ def running_stack(
     api_replicas: int = 1,
     ha: bool = False,
     audit_replicas: int = 1,
+    code: Checkout | None = None,
     **app_env: str,
 ) -> Iterator[Stack]:
-    """A stack on free ports in a fresh directory of its own, removed after."""
+    """A stack on free ports in a fresh directory of its own, removed after; its apps run `code`
+    (an earlier commit's, devstack.checkout) or this checkout's."""
     stack = load.stack_in_new_dir(
         f"todo-{name}-",
         profile=profile,
@@ -52,6 +55,7 @@ def running_stack(
         api_replicas=api_replicas,
         ha=ha,
         audit_replicas=audit_replicas,
+        code=code or current(),
     )
     try:
         with stack:
