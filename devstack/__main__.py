@@ -18,6 +18,7 @@ from devstack.ports import StackPorts
 from devstack.process import StackError
 from devstack.sidecars import GO_MEMLIMIT_PERCENT, sidecar_memory_mib
 from devstack.stack import PROFILES, Stack, StackConfig
+from devstack.status import STATE_FILE
 
 
 class _Stop(Exception):
@@ -29,7 +30,7 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    state = default_run_dir() / "stack.json"
+    state = default_run_dir() / STATE_FILE
     if state.exists():
         pid = json.loads(state.read_text()).get("runner_pid")
         if pid and _alive(pid):
@@ -112,7 +113,7 @@ def _alive(pid: int) -> bool:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    state_file = default_run_dir() / "stack.json"
+    state_file = default_run_dir() / STATE_FILE
     if not state_file.exists():
         progress.say("No stack is running.")
         return 0
@@ -135,7 +136,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    state_file = default_run_dir() / "stack.json"
+    state_file = default_run_dir() / STATE_FILE
     if not state_file.exists():
         print(json.dumps({"profile": None, "runner_pid": None, "processes": []}) if args.json else "stopped")
         return 0

@@ -13,18 +13,17 @@ has its own health and metrics ports (see devstack.ports).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
 import yaml
 
-from devstack import kafka, postgres, progress, toolchain
+from devstack import kafka, postgres, progress, status, toolchain
 from devstack.balancer import balancer_process
 from devstack.checkout import Checkout, current
 from devstack.control_plane import control_plane, members
@@ -252,55 +251,12 @@ class Stack:
             self.launch(
                 balancer_process(self.run_dir, self.logs_dir / "balancer.log", self.ports.app, backends)
             )
-        self._write_state()
-
-    def listening_ports(self) -> dict[str, int]:
-        """Every port this stack's processes will listen on, by who listens."""
-        ports = self.ports
-        wanted = {"smtp sink": ports.smtp}
-        for member in self.control_plane:
-            placement, scheduler = f"placement{member.suffix}", f"scheduler{member.suffix}"
-            wanted |= {
-                placement: member.placement,
-                f"{placement} raft": member.placement_raft,
-                f"{placement} health": member.placement_health,
-                f"{placement} metrics": member.placement_metrics,
-                scheduler: member.scheduler,
-                f"{scheduler} etcd client": member.etcd_client,
-                f"{scheduler} etcd peer": member.etcd_peer,
-                f"{scheduler} health": member.scheduler_health,
-                f"{scheduler} metrics": member.scheduler_metrics,
-            }
-        if not self.config.database_url:
-            wanted["postgres"] = ports.postgres
-        if self.config.profile == "kafka":
-            wanted |= {"kafka": ports.kafka, "kafka controller": ports.kafka_controller}
-        if self.config.tracing:
-            wanted["zipkin sink"] = ports.zipkin
-        for role in self.roles():
-            wanted[f"app-{role.suffix}"] = self.app_port_of(role)
-            sidecar = self.sidecar_of(role)
-            for listener in fields(sidecar):
-                wanted[f"daprd-{role.suffix} {listener.name}"] = getattr(sidecar, listener.name)
-        if self.config.api_replicas > 1:
-            wanted["balancer"] = ports.app
-        return wanted
-
-    def ports_by_process(self) -> dict[str, dict[str, int]]:
-        """listening_ports() grouped by the process that listens: {"daprd-api": {"http": 3500, …}};
-        a process's one port is "main". The sinks' processes are named without "sink"."""
-        grouped: dict[str, dict[str, int]] = {}
-        for who, port in self.listening_ports().items():
-            name, _, listener = who.partition(" ")
-            if listener == "sink":
-                listener = ""
-            grouped.setdefault(name, {})[listener or "main"] = port
-        return grouped
+        status.write_state(self)
 
     def _refuse_busy_ports(self) -> None:
         """Fail before starting anything rather than halfway, when a process
         that cannot bind its port would take the stack down with it."""
-        busy = [f"{port} ({who})" for who, port in self.listening_ports().items() if is_listening(port)]
+        busy = [f"{port} ({who})" for who, port in status.listening_ports(self).items() if is_listening(port)]
         if busy:
             raise StackError(
                 f"Something already listens on {'port' if len(busy) == 1 else 'ports'} {', '.join(busy)}: "
@@ -315,7 +271,7 @@ class Stack:
             if process.running():
                 progress.say(f"    stopping {name}")
             process.stop()
-        state = self.run_dir / "stack.json"
+        state = self.run_dir / status.STATE_FILE
         if state.exists():
             state.unlink()
 
@@ -635,17 +591,6 @@ class Stack:
         raise StackError(
             f"{name} did not become healthy.\nLast lines of {process.log_path}:\n{tail(process.log_path)}"
         )
-
-    def _write_state(self) -> None:
-        state = {
-            "runner_pid": os.getpid(),
-            "profile": self.config.profile,
-            # `./task wf` talks to this sidecar.
-            "dapr_grpc_port": self.ports.app_sidecar.grpc,
-            "processes": {name: p.pid for name, p in self.processes.items()},
-            "ports": self.ports_by_process(),
-        }
-        (self.run_dir / "stack.json").write_text(json.dumps(state, indent=2))
 
     @staticmethod
     def _redacted(url: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack import status
 from devstack.__main__ import _alive
 from devstack.paths import REPO_ROOT, default_run_dir
 from devstack.ports import SidecarPorts, StackPorts
@@ -63,10 +64,10 @@ def _every_port(ports: StackPorts) -> list[int]:
 
 def test_every_port_of_the_fullest_stack_is_checked_before_it_starts() -> None:
     fullest = Stack(StackConfig(profile="kafka", tracing=True, database_url=None))
-    assert sorted(fullest.listening_ports().values()) == _every_port(StackPorts())
+    assert sorted(status.listening_ports(fullest).values()) == _every_port(StackPorts())
     outside_db = Stack(StackConfig(database_url="postgresql://todo@db.example:5432/todo"))
-    assert "postgres" not in outside_db.listening_ports()
-    assert "kafka" not in outside_db.listening_ports()
+    assert "postgres" not in status.listening_ports(outside_db)
+    assert "kafka" not in status.listening_ports(outside_db)
 
 
 def test_a_busy_port_stops_the_stack_before_anything_starts(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_status_json_lists_every_process_with_its_pid_and_ports(
     from devstack.__main__ import main
 
     stack = Stack(StackConfig(ports=StackPorts.random(), run_dir=tmp_path, profile="kafka"))
-    ports = stack.ports_by_process()
+    ports = status.ports_by_process(stack)
     assert ports["daprd-api"]["grpc"] == stack.ports.app_sidecar.grpc
     assert ports["app-api"] == {"main": stack.ports.app}
     assert ports["smtp"] == {"main": stack.ports.smtp}
