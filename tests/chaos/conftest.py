@@ -42,3 +42,10 @@ def kafka_chaos_stack() -> Iterator[Stack]:
     """Two audit replicas share the topics' partitions, as the chart's audit role scales out."""
     with running_stack("chaos-kafka", profile="kafka", audit_replicas=2, **CHAOS_ENV) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def distributed_stack() -> Iterator[Stack]:
+    """Three api replicas behind HAProxy, three placements (Raft) and three schedulers (etcd)."""
+    with running_stack("chaos-distributed", api_replicas=3, ha=True, **CHAOS_ENV) as running:
+        yield running

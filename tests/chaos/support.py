@@ -6,10 +6,12 @@ the API under test: a count that the API computed could hide what it lost.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,12 +40,20 @@ class Scale:
 
 SCALES = {
     "short": Scale("short", completions=100, outage_seconds=10, reminders=10, recovery_timeout=300),
-    "long": Scale("long", completions=1000, outage_seconds=30, reminders=50, recovery_timeout=900),
+    "long": Scale("long", completions=1000, outage_seconds=30, reminders=100, recovery_timeout=900),
 }
 
 # A completion is retried on these, as a client would: the app restarting
 # (connection refused or reset) or telling it to come back (503).
 RETRYABLE = {503}
+# What HAProxy answers for a request whose replica died under it (no or a cut-off response), as
+# an ingress does for a crashed pod: the same as a reset connection to a client without a
+# balancer. Completing is idempotent, so the client retries it. The app itself never answers these.
+GATEWAY = {502, 504}
+
+
+def _from_the_app(response: httpx.Response) -> bool:
+    return response.headers.get("content-type", "").startswith("application/problem+json")
 
 
 def new_user(scenario: str) -> str:
@@ -115,6 +125,10 @@ class Completer:
             if response.status_code == 200:
                 self._count("200")
                 return True, ""
+            if response.status_code in GATEWAY and not _from_the_app(response):
+                self._count(f"{response.status_code} (balancer)")
+                time.sleep(0.5)
+                continue
             if response.status_code in RETRYABLE:
                 self._count(str(response.status_code))
                 assert response.headers["content-type"] == "application/problem+json", response.text
@@ -295,3 +309,126 @@ def every_reminder_once(
         "duplicated": sum(len(messages) - 1 for messages in mail.values()),
         "early": early,
     }
+
+
+# ---- one fault while completions are in flight ------------------------------------------------
+
+
+def outbox_ids(stack: Stack, user: str) -> set[str]:
+    rows = load.query(stack.database_url, "SELECT event_id FROM outbox WHERE partition_key = %s", user)
+    return {str(event_id) for (event_id,) in rows}
+
+
+def audited(stack: Stack, user: str) -> dict[str, int]:
+    rows = load.query(
+        stack.database_url,
+        "SELECT event_id, count(*) FROM audit_log WHERE user_id = %s GROUP BY event_id",
+        user,
+    )
+    return {str(event_id): count for event_id, count in rows}
+
+
+def every_event_audited_once(stack: Stack, user: str, timeout: float) -> dict[str, int]:
+    """Wait until the audit log holds every event the outbox wrote for `user`; count them."""
+    expected = outbox_ids(stack, user)
+    wait_until(
+        lambda: expected <= set(audited(stack, user)),
+        timeout=timeout,
+        interval=1,
+        what=f"all {len(expected)} events in the audit log",
+    )
+    got = audited(stack, user)
+    return {
+        "events": len(expected),
+        "audited": len(got),
+        "events_lost": len(expected - set(got)),
+        "events_duplicated": sum(n - 1 for n in got.values()),
+        "events_unknown": len(set(got) - expected),
+    }
+
+
+def step_timeline(stack: Stack, series_ids: list[str], fault_at: datetime) -> dict[str, float]:
+    """How the steps flowed around the fault: the longest pause between two next occurrences
+    created (the outage as the users saw it) and when the last came, after the fault began."""
+    rows = load.query(
+        stack.database_url,
+        "SELECT created_at FROM tasks WHERE series_id = ANY(%s) AND occurrence_index = 2 ORDER BY created_at",
+        [uuid.UUID(s) for s in series_ids],
+    )
+    times = [created for (created,) in rows]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    return {
+        "longest_step_gap_s": round(max(gaps, default=0.0), 1),
+        "last_step_after_fault_s": round((times[-1] - fault_at).total_seconds(), 1) if times else -1.0,
+    }
+
+
+def fault_mid_flight(
+    stack: Stack,
+    scale: Scale,
+    ledger: Callable[[dict[str, object]], None],
+    name: str,
+    fault: Callable[[list[str]], object],
+    *,
+    with_reminders: bool,
+    audit: bool = False,
+) -> dict[str, object]:
+    """`scale.completions` series completed from 16 clients while `fault(their ids)` runs (once a
+    fifth are committed), reminders due around it: then every series has exactly one next occurrence, its
+    workflow agrees, every reminder is emailed once and never early, and (`audit`) every event is
+    in the audit log once. The counts, with what `fault` returned, go to the ledger."""
+    user = new_user(name)
+    n = scale.completions
+    tasks = create_series(stack, user, n)
+    series_ids = [t["series_id"] for t in tasks]
+    planned = plan_reminders(stack, user, scale.reminders, first_in=5, spread=10) if with_reminders else []
+
+    completer = Completer(stack, user, tasks, timeout=scale.recovery_timeout).start()
+    # The fault lands once a fifth of the completions are committed: the
+    # rest are still to come, and most of the steps are still to run.
+    wait_until(
+        lambda: step_counts(stack, series_ids)["completed"] >= max(1, n // 5),
+        timeout=scale.recovery_timeout,
+        interval=0.1,
+        what="a fifth of the completions",
+    )
+    at_fault = step_counts(stack, series_ids)
+    wedges_before = stack.wedged_sidecar_restarts
+    fault_at = datetime.now(UTC)
+    described = fault(series_ids)
+    fault_s = (datetime.now(UTC) - fault_at).total_seconds()
+    completer.join()
+
+    assert completer.unexpected == [], completer.unexpected[:5]
+    assert at_fault["next_tasks"] < n, f"the fault came after every step: {at_fault}"
+    steps = one_step_each(stack, series_ids, scale.recovery_timeout)
+    in_step = workflows_at_occurrence(stack, series_ids, 2, scale.recovery_timeout)
+    counts: dict[str, object] = {
+        "completions": n,
+        "completed_at_fault": at_fault["completed"],
+        "next_at_fault": at_fault["next_tasks"],
+        **steps,
+        "workflows_at_2": in_step,
+        "answers": dict(completer.statuses),
+        "fault_s": round(fault_s, 1),
+        **step_timeline(stack, series_ids, fault_at),
+        # daprd 1.18.3 wedged by the crash (dapr/dapr#10408), its sidecar restarted.
+        "sidecar_restarts_for_wedge": stack.wedged_sidecar_restarts - wedges_before,
+        **(described if isinstance(described, dict) else {}),
+    }
+    if planned:
+        counts.update(every_reminder_once(stack, user, planned, scale.recovery_timeout))
+    if audit:
+        counts.update(every_event_audited_once(stack, user, scale.recovery_timeout))
+    ledger(counts)
+
+    assert steps["next_tasks"] == n and steps["missing"] == 0 and steps["extra"] == 0, counts
+    assert steps["inconsistent"] == 0, counts
+    assert in_step == n
+    if planned:
+        assert counts["delivered"] == len(planned), counts
+        assert counts["duplicated"] == 0 and counts["early"] == 0, counts
+    if audit:
+        assert counts["events_lost"] == 0 and counts["events_duplicated"] == 0, counts
+        assert counts["events_unknown"] == 0, counts
+    return counts

@@ -23,7 +23,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.load import query
 from devstack.roles import AUDIT
 from devstack.stack import Stack
-from tests.chaos.support import Completer, Scale, create_series, new_user, one_step_each, step_counts
+from tests.chaos.support import (
+    Completer,
+    Scale,
+    audited,
+    create_series,
+    new_user,
+    one_step_each,
+    outbox_ids,
+    step_counts,
+)
 from tests.helpers import auth
 from tests.integration.support import wait_until
 
@@ -175,20 +184,6 @@ def broker_stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     the audit role's sidecar (the relay publishes there), so that sidecar is
     what goes down."""
     yield request.getfixturevalue("kafka_chaos_stack" if request.param == "kafka" else "chaos_stack")
-
-
-def outbox_ids(stack: Stack, user: str) -> set[str]:
-    rows = query(stack.database_url, "SELECT event_id FROM outbox WHERE partition_key = %s", user)
-    return {str(event_id) for (event_id,) in rows}
-
-
-def audited(stack: Stack, user: str) -> dict[str, int]:
-    rows = query(
-        stack.database_url,
-        "SELECT event_id, count(*) FROM audit_log WHERE user_id = %s GROUP BY event_id",
-        user,
-    )
-    return {str(event_id): count for event_id, count in rows}
 
 
 def unpublished(stack: Stack) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import load
 from devstack import kafka
@@ -178,3 +179,20 @@ def step_all(client: httpx.Client, series: list[tuple[str, str]], index: int) ->
         return [p[0] for p in found] if done else None
 
     return wait_until(stepped, timeout=180, what=f"occurrence #{index} of every series")  # type: ignore[no-any-return]
+
+
+def placement_leader(stack: Stack) -> str:
+    """The placement server whose metrics say it leads the Raft group."""
+
+    def leading() -> str | None:
+        for member in stack.control_plane:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{member.placement_metrics}/metrics", timeout=5).text
+            except httpx.HTTPError:
+                continue
+            for family in text_string_to_metric_families(text):
+                if any(s.name == "dapr_placement_leader_status" and s.value == 1 for s in family.samples):
+                    return f"placement{member.suffix}"
+        return None
+
+    return wait_until(leading, timeout=60, what="a placement leader")  # type: ignore[no-any-return]

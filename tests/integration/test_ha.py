@@ -9,11 +9,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import daily_series, running_stack, step_all, wait_until
+from tests.integration.support import daily_series, placement_leader, running_stack, step_all
 from tests.integration.test_series import tomorrow_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
@@ -25,23 +24,6 @@ SERIES = 12
 def highly_available() -> Iterator[Stack]:
     with running_stack("ha", ha=True) as stack:
         yield stack
-
-
-def leader(stack: Stack) -> str:
-    """The placement server whose metrics say it leads the Raft group."""
-
-    def leading() -> str | None:
-        for member in stack.control_plane:
-            try:
-                text = httpx.get(f"http://127.0.0.1:{member.placement_metrics}/metrics", timeout=5).text
-            except httpx.HTTPError:
-                continue
-            for family in text_string_to_metric_families(text):
-                if any(s.name == "dapr_placement_leader_status" and s.value == 1 for s in family.samples):
-                    return f"placement{member.suffix}"
-        return None
-
-    return wait_until(leading, timeout=60, what="a placement leader")  # type: ignore[no-any-return]
 
 
 def occurrences(client: httpx.Client, series: list[tuple[str, str]]) -> list[int]:
@@ -66,9 +48,9 @@ def test_the_placement_leader_and_a_scheduler_killed_lose_no_step(highly_availab
         series = daily_series(client, "ha", SERIES, tomorrow_at(9))
         step_all(client, series, 2)
 
-        first_leader = leader(stack)
+        first_leader = placement_leader(stack)
         stack.process(first_leader).kill()
-        assert leader(stack) != first_leader
+        assert placement_leader(stack) != first_leader
         step_all(client, series, 3)
 
         stack.process("scheduler-2").kill()
