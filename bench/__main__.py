@@ -11,6 +11,8 @@ its markers) with a copy of the JSON in bench/results/docs-run.json.
     ./task bench                       # everything (long: scale creates 100,000 series)
     ./task bench -- step floor         # some
     ./task bench -- scale --series 10000
+    ./task bench -- footprint          # what an idle series holds in each store, at 10,000 and 100,000
+    ./task bench -- replicas           # steps with 1, 2 and 3 api replicas; a dead one's workflows moved
     ./task bench -- --quick recurrence # seconds: the smoke test's run
     ./task bench -- step floor account --profile  # the step, its floor and its cost account
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench import account, create, events, floor, recurrence, reminders, scale, step
+from bench import account, create, events, floor, footprint, recurrence, reminders, replicas, scale, step
 from bench.harness import DEFAULT_USERS, Context, Stacks, loadavg, machine
 from bench.report import table, write_docs, write_json
 from devstack import progress
@@ -35,9 +37,11 @@ from devstack.paths import REPO_ROOT
 from devstack.sidecars import GO_MEMLIMIT_PERCENT, sidecar_memory_mib
 
 # Run order: the default-profile ones share a stack (scale last: it leaves
-# 100,000 series behind), then the kafka one.
+# 100,000 series behind), footprint on a fresh one of its own, replicas on three of its own (one
+# per replica count), then the kafka one.
 BENCHMARKS: dict[str, ModuleType] = {
-    m.NAME: m for m in (recurrence, create, step, floor, account, reminders, scale, events)
+    m.NAME: m
+    for m in (recurrence, create, step, floor, account, reminders, scale, footprint, replicas, events)
 }
 
 

@@ -212,8 +212,10 @@ class Stacks:
         self.api_sidecar_memory_mib = api_sidecar_memory_mib
         self._current: tuple[str, Stack, Path] | None = None
 
-    def get(self, profile: str) -> Stack:
-        if self._current is not None and self._current[0] == profile:
+    def get(self, profile: str, *, fresh: bool = False) -> Stack:
+        """The profile's stack; `fresh`: a new one even if that profile's runs, for a benchmark
+        that measures what the stack holds from empty."""
+        if not fresh and self._current is not None and self._current[0] == profile:
             return self._current[1]
         self.close()
         stack = stack_in_new_dir(
