@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -117,9 +117,9 @@ def test_one_scheduler_member_killed(distributed_stack: Stack, scale: Scale, led
 
 def test_the_scheduler_losing_its_quorum(distributed_stack: Stack, scale: Scale, ledger: Ledger) -> None:
     """Two of three etcd members gone: etcd commits nothing, so Dapr can neither arm nor trigger a
-    job (workflow steps, timers and reminders wait); completions still answer, their events kept
-    in the workflows' inboxes. One member back restores the quorum and the steps and reminders
-    catch up; the other follows."""
+    job (workflow steps, timers and reminders wait; only a step whose activity already ran
+    commits); completions still answer, their events kept in the workflows' inboxes. One member
+    back restores the quorum and the steps and reminders catch up; the other follows."""
     stack = distributed_stack
 
     def fault(series: list[str]) -> dict[str, object]:
@@ -128,15 +128,9 @@ def test_the_scheduler_losing_its_quorum(distributed_stack: Stack, scale: Scale,
         lost = step_counts(stack, series)["next_tasks"]
         time.sleep(scale.outage_seconds)
         during = step_counts(stack, series)["next_tasks"]
-        back = datetime.now(UTC)
         stack.restart("scheduler-3", timeout=120)
         stack.restart("scheduler-2", timeout=120)
-        return {
-            "quorum_lost_s": scale.outage_seconds,
-            "steps_while_quorum_lost": during - lost,
-            "pause_after_quorum_back_s": longest_pause(
-                stack, series, back, datetime.now(UTC) + timedelta(minutes=5)
-            ),
-        }
+        # The longest step gap and the last step after the fault (in the counts) show the recovery.
+        return {"quorum_lost_s": scale.outage_seconds, "steps_while_quorum_lost": during - lost}
 
     fault_mid_flight(stack, scale, ledger, "scheduler-quorum", fault, with_reminders=True, audit=True)
