@@ -64,6 +64,10 @@ class WorkflowGateway(Protocol):
         """RUNNING, FAILED, …, or None when the engine has no such instance."""
         ...
 
+    def terminate(self, instance: str) -> None:
+        """Ask the engine to end the instance (TERMINATED once it has run the request)."""
+        ...
+
 
 OperatorAction = Literal["pause", "resume", "terminate", "purge"]
 
@@ -151,6 +155,9 @@ class DaprWorkflowGateway:
         state = self._workflows().get_workflow_state(instance, fetch_payloads=False)
         return None if state is None else str(state.runtime_status.name)
 
+    def terminate(self, instance: str) -> None:
+        self._workflows().terminate_workflow(instance)
+
     def operate(self, instance: str, action: OperatorAction) -> None:
         """What an operator may do to any instance (`./task wf`); the service
         layer never calls this."""
@@ -160,7 +167,7 @@ class DaprWorkflowGateway:
         elif action == "resume":
             client.resume_workflow(instance)
         elif action == "terminate":
-            client.terminate_workflow(instance)
+            self.terminate(instance)
         else:
             client.purge_workflow(instance)
 

@@ -5,14 +5,18 @@ SKIP LOCKED)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from todos.dapr import ENDED_STATUSES, WorkflowGateway
+from todos.dapr import ENDED_STATUSES, WorkflowGateway, WorkflowInfo
 from todos.effects import Notice, Service
 from todos.reminders.ledger import ReminderLedger
 from todos.series.contract import TASK_COMPLETED, instance_id
@@ -21,6 +25,11 @@ from todos.series.starts import WorkflowStarts
 from todos.tasks.models import Task, TaskStatus
 
 log = logging.getLogger(__name__)
+
+Repair = Literal["nudged", "restarted", "replaced"]
+# How long a replacement waits for the engine to end the instance it terminated.
+REPLACE_POLLS = 20
+REPLACE_POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,8 @@ class Sweeper(Service):
         """Repair what a crash between a commit and its Dapr call left
         behind: series whose workflow never started, completed, skipped or
         deleted occurrences whose series did not move on, live series whose
-        workflow instance ended (failed, terminated, purged), reminders whose
+        workflow instance ended (failed, terminated, purged) or lags the
+        database (a step's result lost on its way), reminders whose
         job Dapr never confirmed, and reminders still unsent well after their
         time (job lost, every callback retry failed, or a claim abandoned by a
         crash). Safe on several replicas (rows are claimed with SKIP LOCKED)."""
@@ -62,18 +72,22 @@ class Sweeper(Service):
                 series.workflow_checked_at = now
         for series in unstarted:
             self.starts.start(series)
-        restarted = nudged = 0
+        lag_cutoff = now - timedelta(seconds=self.settings.sweep_lag_grace_seconds)
+        repairs = Counter[Repair]()
         for series in stalled:
-            if self._restart_if_ended(series):
-                restarted += 1
-            else:
+            repair = self._repair_workflow(series, lag_cutoff)
+            if repair is None:
                 self.uow.notify(Notice(series.id, TASK_COMPLETED))
-                nudged += 1
-        restarted += sum(self._restart_if_ended(series) for series in checked)
+                repair = "nudged"
+            repairs[repair] += 1
+        repairs.update(
+            repair for series in checked if (repair := self._repair_workflow(series, lag_cutoff)) is not None
+        )
         return {
             "started": len(unstarted),
-            "nudged": nudged,
-            "restarted": restarted,
+            "nudged": repairs["nudged"],
+            "restarted": repairs["restarted"],
+            "replaced": repairs["replaced"],
             "reminders_armed": reminders_armed,
             "reminders_rescued": reminders_rescued,
         }
@@ -126,19 +140,58 @@ class Sweeper(Service):
             )
         )
 
-    def _restart_if_ended(self, series: Series) -> bool:
+    def _repair_workflow(self, series: Series, lag_cutoff: datetime) -> Repair | None:
         """Start the workflow of a live series again when its instance has
-        ended or is gone. Idempotent: the instance id is the series', the
-        new instance starts from the database's state (its current occurrence,
-        which it does not create again), and a running one is left alone."""
+        ended or is gone ("restarted"), or replace a running one that lags
+        the database ("replaced"); None when the instance is where the
+        database says (or its state cannot be read). Idempotent: the instance
+        id is the series', and the new instance starts from the database's
+        state (its current occurrence, which it does not create again)."""
+        instance = instance_id(series.id)
         try:
-            status = self.workflows.runtime_status(instance_id(series.id))
+            info = self.workflows.describe(instance)
         except Exception:
             log.warning("workflow state of series %s unavailable", series.id, exc_info=True)
-            return False
-        if status is not None and status not in ENDED_STATUSES:
-            return False
+            return None
+        if info is None or info.runtime_status in ENDED_STATUSES:
+            status = info.runtime_status if info else "gone"
+            log.warning("series %s is live but its workflow is %s: starting it again", series.id, status)
+            return "restarted" if self.starts.start(series) else None
+        at = workflow_occurrence(info)
+        if at is None or at >= series.occurrence_index or series.updated_at >= lag_cutoff:
+            return None
+        # The step that committed the series' current occurrence never reached
+        # the instance (seen when a scheduler member died with the job that
+        # carried the activity's result): no event or timer wakes it again.
         log.warning(
-            "series %s is live but its workflow is %s: starting it again", series.id, status or "gone"
+            "the workflow of series %s is still at occurrence %d, the database at %d: replacing it",
+            series.id,
+            at,
+            series.occurrence_index,
         )
-        return self.starts.start(series)
+        return "replaced" if self._replace(series) else None
+
+    def _replace(self, series: Series) -> bool:
+        """Terminate the instance, wait until the engine has ended it, and start it again."""
+        instance = instance_id(series.id)
+        try:
+            self.workflows.terminate(instance)
+            for _ in range(REPLACE_POLLS):
+                if self.workflows.runtime_status(instance) in (*ENDED_STATUSES, None):
+                    return self.starts.start(series)
+                time.sleep(REPLACE_POLL_SECONDS)
+        except Exception:
+            log.warning("replacing the workflow of series %s failed", series.id, exc_info=True)
+            return False
+        # Terminated later: the next check finds it ended and starts it again.
+        log.warning("the workflow of series %s did not end in time; the sweeper starts it later", series.id)
+        return False
+
+
+def workflow_occurrence(info: WorkflowInfo) -> int | None:
+    """The occurrence the instance's running generation works on (its custom status)."""
+    try:
+        index = json.loads(info.serialized_custom_status or "")["occurrence_index"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return index if isinstance(index, int) else None

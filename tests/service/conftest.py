@@ -30,6 +30,7 @@ from todos.dapr import WorkflowInfo
 from todos.reminders.mailer import Mailer
 from todos.series.contract import SeriesState, instance_id
 from todos.tables import metadata
+from workflows.recurring import custom_status
 
 
 @pytest.fixture(scope="session")
@@ -53,13 +54,17 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 class FakeWorkflows:
-    """The workflow engine as the service sees it: starts, raised events and
-    the runtime status each instance reports (`status`, settable by a test)."""
+    """The workflow engine as the service sees it: starts, raised events,
+    terminations, and the runtime and custom status each instance reports
+    (`status`, `custom_status`: a started instance reports the state it
+    was given; settable by a test)."""
 
     def __init__(self) -> None:
         self.started: list[SeriesState] = []
         self.events: list[tuple[str, str, dict[str, Any] | None]] = []
         self.status: dict[str, str | None] = {}
+        self.custom_status: dict[str, str] = {}
+        self.terminated: list[str] = []
         self.down = False
 
     def start_series(self, state: SeriesState) -> None:
@@ -67,6 +72,13 @@ class FakeWorkflows:
             raise ConnectionError("sidecar down")
         self.started.append(state)
         self.status[instance_id(state.series_id)] = "RUNNING"
+        self.custom_status[instance_id(state.series_id)] = custom_status(state)
+
+    def terminate(self, instance: str) -> None:
+        if self.down:
+            raise ConnectionError("sidecar down")
+        self.terminated.append(instance)
+        self.status[instance] = "TERMINATED"
 
     def notify(self, series_id: str, event: str, data: dict[str, Any] | None = None) -> None:
         if self.down:
@@ -79,7 +91,8 @@ class FakeWorkflows:
         status = self.status.get(instance)
         if status is None:
             return None
-        return WorkflowInfo(instance, "recurring_task_workflow", status, None, None, None, None, None, None)
+        custom = self.custom_status.get(instance)
+        return WorkflowInfo(instance, "recurring_task_workflow", status, None, None, None, None, custom, None)
 
     def runtime_status(self, instance: str) -> str | None:
         info = self.describe(instance)

@@ -1,10 +1,12 @@
 """The sweeper against the real database: a live series whose workflow instance
-failed, was terminated or purged is started again (once); a series whose
+failed, was terminated or purged is started again (once); a running one that
+lags the database past the grace is replaced; a series whose
 current occurrence was deleted while its wake-up was lost is nudged; and rows
 it cannot repair do not keep the others waiting."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,8 +14,9 @@ import pytest
 
 from api.deps import Services
 from tests.service.conftest import Clock, FakeWorkflows
+from tests.service.support import run_generation
 from todos.core.users import User
-from todos.series.contract import TASK_COMPLETED, instance_id
+from todos.series.contract import TASK_COMPLETED, SeriesState, instance_id
 from todos.series.models import RecurrenceSpec
 from todos.tasks.models import TaskCreate
 
@@ -95,3 +98,62 @@ def test_series_the_sweeper_cannot_repair_do_not_keep_the_others_waiting(
         services.sweeper.sweep(batch=1)
         looked_at |= {series_id for series_id, event, _ in workflows.events if event == TASK_COMPLETED}
     assert looked_at == {str(task.series_id) for task in tasks}
+
+
+def stepped_without_telling_the_workflow(
+    monkeypatch: pytest.MonkeyPatch, services: Services, workflows: FakeWorkflows, user: User, clock: Clock
+) -> tuple[Any, SeriesState]:
+    """A series whose first occurrence was completed and whose step committed
+    the second, while the instance never heard the activity's result: it
+    still reports occurrence 1 (what a lost scheduler job left behind)."""
+    task = new_series(services, user, clock)
+    clock.advance(seconds=30)
+    services.sweeper.sweep()  # records it as started
+    services.tasks.complete_task(user, task.id)
+    started = next(state for state in workflows.started if state.series_id == str(task.series_id))
+    handed_on, _ = run_generation(monkeypatch, services.steps, started, clock.now, woken_by={})
+    assert handed_on is not None and handed_on.occurrence_index == 2
+    workflows.started.clear()
+    return task, handed_on
+
+
+def test_a_running_workflow_behind_the_database_is_replaced_once_past_the_grace(
+    monkeypatch: pytest.MonkeyPatch, services: Services, workflows: FakeWorkflows, user: User, clock: Clock
+) -> None:
+    task, handed_on = stepped_without_telling_the_workflow(monkeypatch, services, workflows, user, clock)
+    in_step = new_series(services, user, clock, title="In step")
+    grace = services.settings.sweep_lag_grace_seconds
+
+    clock.advance(seconds=grace / 2)
+    assert services.sweeper.sweep()["replaced"] == 0, (
+        "replaced before the grace: its result may be on its way"
+    )
+    assert workflows.terminated == []
+
+    clock.advance(seconds=grace)
+    repaired = services.sweeper.sweep()
+    assert repaired["replaced"] == 1 and repaired["restarted"] == 0
+    assert workflows.terminated == [instance_id(task.series_id)]
+    (state,) = (state for state in workflows.started if state.series_id == str(task.series_id))
+    assert (state.occurrence_index, state.current_task_id) == (2, handed_on.current_task_id)
+    assert workflows.starts_of(in_step.series_id) == 1, "the series in step was started again"
+
+    clock.advance(seconds=grace * 2)
+    assert services.sweeper.sweep()["replaced"] == 0, "an instance back in step was replaced again"
+
+
+def test_a_completed_occurrence_whose_workflow_lags_is_replaced_not_nudged(
+    monkeypatch: pytest.MonkeyPatch, services: Services, workflows: FakeWorkflows, user: User, clock: Clock
+) -> None:
+    """A nudge cannot help: the instance still waits for the result of the
+    step before, so the completion of the occurrence after it stays unread."""
+    _, handed_on = stepped_without_telling_the_workflow(monkeypatch, services, workflows, user, clock)
+    services.tasks.complete_task(user, uuid.UUID(handed_on.current_task_id))
+    workflows.events.clear()
+
+    clock.advance(seconds=services.settings.sweep_lag_grace_seconds * 2)
+    repaired = services.sweeper.sweep()
+    assert repaired["replaced"] == 1 and repaired["nudged"] == 0
+    assert workflows.events == []
+    (state,) = workflows.started
+    assert state.occurrence_index == 2

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     # recently checked first), to restart any live series whose instance
     # failed, was terminated or purged: with 20 per 15 s sweep, 4,800 an hour.
     sweep_workflow_checks: int = Field(default=20, ge=0)
+    # A running workflow whose state is still at an occurrence before the
+    # series' current one this long after the series last changed is
+    # terminated and started again from the database (its step's result never
+    # reached it). Longer than any backlog a healthy engine works through.
+    sweep_lag_grace_seconds: float = Field(default=60.0, gt=0)
 
     # DNS-rebinding protection of the MCP endpoint (/mcp): a request whose Host
     # header is not listed gets 421, one whose Origin is not listed 403. Entries
