@@ -22,7 +22,7 @@ from bench import load
 from devstack.smtp_sink import read_mail
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import wait_until
+from tests.integration.support import sweeper_repairs, wait_until
 
 
 @dataclass(frozen=True)
@@ -394,6 +394,7 @@ def fault_mid_flight(
     )
     at_fault = step_counts(stack, series_ids)
     wedges_before = stack.wedged_sidecar_restarts
+    repairs_before = sweeper_repairs(stack)
     fault_at = datetime.now(UTC)
     described = fault(series_ids)
     fault_s = (datetime.now(UTC) - fault_at).total_seconds()
@@ -414,6 +415,12 @@ def fault_mid_flight(
         **step_timeline(stack, series_ids, fault_at),
         # daprd 1.18.3 wedged by the crash (dapr/dapr#10408), its sidecar restarted.
         "sidecar_restarts_for_wedge": stack.wedged_sidecar_restarts - wedges_before,
+        # What the sweeper repaired meanwhile (workflows restarted, replaced, nudged).
+        **{
+            f"sweeper_{action}": round(count - repairs_before.get(action, 0))
+            for action, count in sweeper_repairs(stack).items()
+            if count > repairs_before.get(action, 0)
+        },
         **(described if isinstance(described, dict) else {}),
     }
     if planned:

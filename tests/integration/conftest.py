@@ -15,7 +15,8 @@ from tests.integration.support import running_stack
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """The default-profile stack, shared by every test that does not break it."""
-    with running_stack("default") as running:
+    # A running workflow behind the database is replaced after 5 s instead of 60.
+    with running_stack("default", TODO_SWEEP_LAG_GRACE_SECONDS="5") as running:
         yield running
 
 

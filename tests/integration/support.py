@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench import load
 from devstack import kafka
 from devstack.checkout import Checkout, current
+from devstack.roles import API
 from devstack.stack import Stack
 from tests.helpers import auth
 
@@ -196,3 +197,19 @@ def placement_leader(stack: Stack) -> str:
         return None
 
     return wait_until(leading, timeout=60, what="a placement leader")  # type: ignore[no-any-return]
+
+
+def sweeper_repairs(stack: Stack) -> dict[str, float]:
+    """`todo_sweeper_repairs_total` by action, summed over the api replicas running now (a
+    replica restarted since counts from zero again)."""
+    repairs: dict[str, float] = {}
+    for role in stack.roles():
+        if role.name != API.name:
+            continue
+        metrics = httpx.get(f"http://127.0.0.1:{stack.app_port_of(role)}/metrics", timeout=10).text
+        for family in text_string_to_metric_families(metrics):
+            for sample in family.samples:
+                if sample.name == "todo_sweeper_repairs_total":
+                    action = sample.labels["action"]
+                    repairs[action] = repairs.get(action, 0.0) + sample.value
+    return repairs

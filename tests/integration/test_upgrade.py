@@ -23,14 +23,13 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.checkout import current, of_commit
 from devstack.roles import API, AUDIT
 from devstack.smtp_sink import read_mail
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import daily_series, running_stack, step_all, wait_until
+from tests.integration.support import daily_series, running_stack, step_all, sweeper_repairs, wait_until
 from tests.integration.test_series import (
     complete,
     create_recurring,
@@ -76,17 +75,8 @@ def assert_no_workflow_failed(stack: Stack) -> None:
     """No series' workflow ended in failure (as a history that no longer replays does) and was
     restarted by the sweeper, on any api replica: the sweeper heals that, so the steps alone
     would not show it."""
-    for role in stack.roles():
-        if role.name != API.name:
-            continue
-        metrics = httpx.get(f"http://127.0.0.1:{stack.app_port_of(role)}/metrics", timeout=10).text
-        restarted = sum(
-            sample.value
-            for family in text_string_to_metric_families(metrics)
-            for sample in family.samples
-            if sample.name == "todo_sweeper_repairs_total" and sample.labels["action"] == "restarted"
-        )
-        assert restarted == 0, f"{role.suffix} ({stack.code_of(role).label}) restarted {restarted} workflows"
+    restarted = sweeper_repairs(stack).get("restarted", 0)
+    assert restarted == 0, f"the sweeper restarted {restarted} workflows"
 
 
 def seed_every_state(client: httpx.Client) -> dict[str, Seeded]:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ import pytest
 from devstack.paths import REPO_ROOT
 from devstack.stack import Stack
 from tests.helpers import auth
-from tests.integration.support import create_recurring_task, wait_until
+from tests.integration.support import create_recurring_task, sweeper_repairs, wait_until
+from todos.dapr import DaprWorkflowGateway
+from todos.series.contract import SeriesState
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -200,3 +203,53 @@ def test_the_operator_command_explains_an_unreachable_sidecar(tmp_path: Path) ->
     assert helped.returncode == 0
     for command in ("status", "pause", "resume", "terminate", "purge"):
         assert command in helped.stdout
+
+
+def test_a_running_workflow_left_behind_the_database_is_replaced_by_the_sweeper(
+    stack: Stack, client: httpx.Client
+) -> None:
+    """A workflow that never heard its step's result (what a scheduler member's death left
+    behind) runs on at an earlier occurrence than the database, and nothing would wake it: here
+    an instance started again on its first generation's input, with timers it will not reach.
+    The sweeper replaces it from the database once it lags past the grace (5 s on this stack);
+    the series then steps on, each occurrence once."""
+    user = new_user()
+    task = create_series(client, user)
+    series_id = task["series_id"]
+    instance = f"series-{series_id}"
+    status_becomes(client, user, instance, "RUNNING")
+    workflows = DaprWorkflowGateway(port=stack.ports.app_sidecar.grpc)
+    info = workflows.describe(instance)
+    assert info is not None and info.serialized_input
+    first_generation = SeriesState.model_validate(json.loads(info.serialized_input))
+    done = client.post(f"/v1/tasks/{task['id']}/complete", headers=auth(user))
+    assert done.status_code == 200, done.text
+    wait_until(lambda: workflow_occurrence(client, user, instance) == 2, what="the workflow at #2")
+    repaired_before = sweeper_repairs(stack).get("replaced", 0)
+
+    def put_back_behind() -> bool:
+        """Terminate and start it on the first generation's input (the sweeper may restart the
+        terminated instance first: then try again)."""
+        workflows.terminate(instance)
+        wait_until(lambda: workflows.runtime_status(instance) == "TERMINATED", what="terminated")
+        workflows.start_series(replace(first_generation, grace_seconds=10**8, reconcile_seconds=10**8))
+        at = wait_until(lambda: workflow_occurrence(client, user, instance), what="the new instance running")
+        return at == 1
+
+    wait_until(put_back_behind, timeout=60, what="an instance behind the database")
+    wait_until(lambda: workflow_occurrence(client, user, instance) == 2, timeout=90, what="the replacement")
+    assert sweeper_repairs(stack).get("replaced", 0) > repaired_before
+    assert [t["occurrence_index"] for t in occurrences(client, user, series_id)] == [1, 2]
+
+    second = occurrences(client, user, series_id)[-1]
+    done = client.post(f"/v1/tasks/{second['id']}/complete", headers=auth(user))
+    assert done.status_code == 200, done.text
+    wait_until(lambda: len(occurrences(client, user, series_id)) == 3, what="occurrence #3")
+    assert [t["occurrence_index"] for t in occurrences(client, user, series_id)] == [1, 2, 3]
+
+
+def workflow_occurrence(client: httpx.Client, user: str, instance: str) -> int | None:
+    body = inspect(client, user, instance).json()
+    if body.get("runtime_status") != "RUNNING":
+        return None
+    return (body.get("custom_status") or {}).get("occurrence_index")
