@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -30,15 +29,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
 
 from devstack import progress
+from devstack.gocmd import checked, say_every_250, stream_go
+from devstack.kubernetes_build import build_kubernetes, kubernetes_usable
 from devstack.paths import REPO_ROOT, cache_dir
 
 TOOLS_DIR = REPO_ROOT / "tools"
 VERSIONS: dict[str, str] = tomllib.loads((TOOLS_DIR / "versions.toml").read_text())
 # What an install needs on PATH, as a refusal names it.
-_REQUIREMENTS = {"go": "Go 1.26+", "java": "Java 17+", "mvn": "Maven", "node": "Node.js 20+", "npm": "npm"}
+_REQUIREMENTS = {
+    "gcc": "a C compiler",
+    "go": "Go 1.26+",
+    "java": "Java 17+",
+    "mvn": "Maven",
+    "node": "Node.js 20+",
+    "npm": "npm",
+}
 
 
 def _no_other_install() -> list[Path]:
@@ -120,56 +127,7 @@ def _require(title: str, commands: tuple[str, ...], instead: str = "") -> None:
         raise SystemExit(f"{title} needs {names} ({', '.join(missing)} on PATH).{alternative}")
 
 
-def _checked(what: str, args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion; on failure stop with what failed and its output's tail."""
-    result = subprocess.run(args, capture_output=True, text=True, check=False, **kwargs)
-    if result.returncode != 0:
-        raise SystemExit(f"{what} failed:\n{(result.stderr + result.stdout)[-4000:]}")
-    return result
-
-
 # --- Go: `go install`, and the Dapr runtime's own build ------------------------------------------
-
-
-def _is_diagnostic(line: str) -> bool:
-    """A line of go's stderr that is a message (an error, a warning), not a package's name."""
-    return line.startswith(("#", " ", "\t", "go: ")) or ".go:" in line
-
-
-def _stream_go(
-    what: str,
-    args: list[str],
-    *,
-    env: dict[str, str],
-    cwd: Path | None = None,
-    stdout: IO[str] | None = None,
-    on_compiled: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
-    """Run a go command, showing the modules it downloads (and, given on_compiled, the packages
-    `-v` names as it compiles them): on a cold cache these take minutes, and silence looks stuck.
-    Returns (modules downloaded, packages compiled)."""
-    proc = subprocess.Popen(["go", *args], cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    downloaded = compiled = 0
-    messages: list[str] = []
-    for line in proc.stderr:
-        if line.startswith("go: downloading"):
-            downloaded += 1
-            if downloaded % 100 == 0:
-                progress.say(f"    downloaded {downloaded} modules")
-        elif on_compiled is not None and not _is_diagnostic(line):
-            compiled += 1
-            on_compiled(compiled)
-        else:
-            messages.append(line.rstrip())
-    if proc.wait() != 0:
-        raise SystemExit(f"{what} failed (`go {shlex.join(args)}`):\n" + "\n".join(messages[-40:]))
-    return downloaded, compiled
-
-
-def _say_every_250(compiled: int) -> None:
-    if compiled % 250 == 0:
-        progress.say(f"    compiled {compiled} packages")
 
 
 def _go_install(package: str, version: str, staging: Path, *, ldflags: str = "", note: str = "") -> None:
@@ -178,11 +136,11 @@ def _go_install(package: str, version: str, staging: Path, *, ldflags: str = "",
         progress.say(f"    {note}")
     env = {**os.environ, "GOBIN": str(staging / "bin"), "CGO_ENABLED": "0"}
     flags = [f"-ldflags={ldflags}"] if ldflags else []
-    downloaded, compiled = _stream_go(
+    downloaded, compiled = stream_go(
         f"Installing {package}",
         ["install", "-v", *flags, f"{package}@{version}"],
         env=env,
-        on_compiled=_say_every_250,
+        on_compiled=say_every_250,
     )
     progress.say(f"    {downloaded} modules downloaded, {compiled} packages compiled")
 
@@ -216,13 +174,13 @@ def dapr_source() -> Path:
     runtime is built from, and what the chart check reads Dapr's CRDs and annotations from."""
     module = f"github.com/dapr/dapr@v{DAPR_VERSION}"
     _require(f"Fetching the Dapr module {module}", ("go",))
-    result = _checked(f"Fetching the Dapr module {module}", ["go", "mod", "download", "-json", module])
+    result = checked(f"Fetching the Dapr module {module}", ["go", "mod", "download", "-json", module])
     return Path(json.loads(result.stdout)["Dir"])
 
 
-def _build_dapr(staging: Path) -> None:
-    """daprd, placement and scheduler into staging/bin, from a writable copy of dapr's source
-    (minus the excluded files) that our module's go.mod replaces dapr with."""
+def _build_dapr(binaries: tuple[str, ...], staging: Path) -> None:
+    """Dapr's commands into staging/bin, from a writable copy of dapr's source (minus the
+    excluded files) that our module's go.mod replaces dapr with."""
     progress.say("    downloading modules (about 4 GB of sources on a cold cache)...")
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
     work = staging / "work"
@@ -236,18 +194,18 @@ def _build_dapr(staging: Path) -> None:
     shutil.copy(DAPR_MODULE / "go.mod", modfile)
     shutil.copy(DAPR_MODULE / "go.sum", work / "go.sum")
     replace = f"-replace=github.com/dapr/dapr={source}"
-    _checked(
+    checked(
         "Pointing the module at the copy",
         ["go", "mod", "edit", f"-modfile={modfile}", replace],
         cwd=DAPR_MODULE,
     )
 
-    packages = [f"github.com/dapr/dapr/cmd/{name}" for name in DAPR_BINARIES]
+    packages = [f"github.com/dapr/dapr/cmd/{name}" for name in binaries]
     flags = [f"-modfile={modfile}", "-tags=stablecomponents"]
     # The packages to compile, to count them; stdout to a file, as reading stderr from a pipe
     # while stdout fills another would deadlock.
     with tempfile.TemporaryFile("w+") as listing:
-        _stream_go(
+        stream_go(
             "Resolving Dapr's packages",
             ["list", *flags, "-deps", *packages],
             env=env,
@@ -266,7 +224,7 @@ def _build_dapr(staging: Path) -> None:
     )
     (staging / "bin").mkdir()
     build = ["build", "-v", *flags, f"-ldflags={ldflags}", "-o", str(staging / "bin"), *packages]
-    _stream_go("Building Dapr", build, env=env, cwd=DAPR_MODULE, on_compiled=lambda _: counter.advance())
+    stream_go("Building Dapr", build, env=env, cwd=DAPR_MODULE, on_compiled=lambda _: counter.advance())
     counter.finish()
     shutil.rmtree(work)
 
@@ -337,13 +295,13 @@ def uv() -> Path:
 def _python_venv(lock: Path, staging: Path) -> None:
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_LINK_MODE": "copy"}
     # Relocatable: it is built under .partial and renamed, and its scripts must still find python.
-    _checked(
+    checked(
         "Creating the virtualenv",
         [str(uv()), "venv", "--quiet", "--relocatable", "--python", "python3", str(staging)],
         env=env,
     )
     python = str(staging / "bin" / "python")
-    result = _checked(
+    result = checked(
         f"Installing {lock.relative_to(REPO_ROOT)}",
         [str(uv()), "pip", "sync", "--require-hashes", "--python", python, str(lock)],
         env=env,
@@ -367,14 +325,14 @@ def _python_tool(name: str, lock: Path, entry: str) -> Tool:
 def _npm_ci(package_dir: Path, staging: Path) -> None:
     for name in ("package.json", "package-lock.json"):
         shutil.copy(package_dir / name, staging)
-    result = _checked("npm ci", ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=staging)
+    result = checked("npm ci", ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=staging)
     progress.say("    " + (result.stdout.strip().splitlines() or ["installed"])[-1])
 
 
 def _maven_jars(pom: Path, version: str, staging: Path) -> None:
     """The pom's dependencies and all of theirs, as jars in staging/libs."""
     libs = staging / "libs"
-    _checked(
+    checked(
         "Fetching Kafka with Maven",
         [
             "mvn",
@@ -394,13 +352,24 @@ def _maven_jars(pom: Path, version: str, staging: Path) -> None:
 DAPR = Tool(
     "dapr",
     f"Building Dapr {DAPR_VERSION} from the Go module",
-    _build_dapr,
+    partial(_build_dapr, DAPR_BINARIES),
     entry="bin",
     needs=("go",),
     version=DAPR_VERSION,
     elsewhere=_dapr_elsewhere,
     instead=f"daprd, placement and scheduler {DAPR_VERSION} in $DAPR_BIN_DIR or ~/.dapr/bin",
     usable=_dapr_usable,
+)
+# What Dapr's Helm chart runs beside the sidecar, placement and scheduler (tools/cluster).
+DAPR_KUBERNETES_BINARIES = ("operator", "injector", "sentry")
+DAPR_KUBERNETES = Tool(
+    "dapr-kubernetes",
+    f"Building Dapr {DAPR_VERSION}'s operator, sidecar injector and sentry from the Go module",
+    partial(_build_dapr, DAPR_KUBERNETES_BINARIES),
+    entry="bin",
+    needs=("go",),
+    version=DAPR_VERSION,
+    usable=lambda bin_dir: all((bin_dir / name).is_file() for name in DAPR_KUBERNETES_BINARIES),
 )
 TERRAFORM = Tool(
     "terraform",
@@ -420,6 +389,18 @@ TERRAFORM = Tool(
     instead=f"a terraform {'.'.join(map(str, TERRAFORM_MINIMUM))}+ on PATH or in $TERRAFORM",
     usable=_terraform_usable,
 )
+KUBERNETES_VERSION = VERSIONS["kubernetes"]
+KUBERNETES = Tool(
+    "kubernetes",
+    f"Building Kubernetes {KUBERNETES_VERSION} and etcd from the Go module",
+    partial(build_kubernetes, KUBERNETES_VERSION),
+    entry="bin",
+    needs=("go", "gcc"),
+    version=KUBERNETES_VERSION,
+    usable=kubernetes_usable,
+)
+COREDNS = _go_tool("coredns", "github.com/coredns/coredns")
+CRICTL = _go_tool("crictl", "sigs.k8s.io/cri-tools/cmd/crictl")
 HELM = _go_tool("helm", "helm.sh/helm/v3/cmd/helm")
 ACTIONLINT = _go_tool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint")
 # Parses the alert rules and every dashboard query (tests/chart/test_promql.py).
@@ -457,7 +438,21 @@ KAFKA = Tool(
 )
 TOOLS = {
     tool.name: tool
-    for tool in (DAPR, TERRAFORM, HELM, ACTIONLINT, PROMTOOL, CHECKOV, CHART_LINTERS, CRD_MODELS, KAFKA)
+    for tool in (
+        DAPR,
+        DAPR_KUBERNETES,
+        TERRAFORM,
+        HELM,
+        ACTIONLINT,
+        PROMTOOL,
+        CHECKOV,
+        CHART_LINTERS,
+        CRD_MODELS,
+        KAFKA,
+        KUBERNETES,
+        COREDNS,
+        CRICTL,
+    )
 }
 
 
@@ -469,7 +464,7 @@ def lock() -> None:
         assert tool.lock is not None
         with progress.step(f"Resolving {tool.lock.relative_to(REPO_ROOT)}"):
             command = [str(uv()), *compile_, "requirements.in", "-o", tool.lock.name]
-            _checked("uv pip compile", command, cwd=tool.lock.parent)
+            checked("uv pip compile", command, cwd=tool.lock.parent)
 
 
 def main(argv: list[str] | None = None) -> int:
