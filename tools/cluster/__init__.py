@@ -1,0 +1,1 @@
+"""`./task cluster:up`: a single-node Kubernetes cluster of real processes on this machine."""

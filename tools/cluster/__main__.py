@@ -1,0 +1,149 @@
+"""`python -m tools.cluster up|down|status` (`./task cluster:up`, `cluster:down`, `cluster:status`).
+
+A single-node Kubernetes cluster of real processes on this machine: etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler, kubelet and kube-proxy built from the k8s.io/kubernetes
+module, on Debian's containerd, every process in the network namespace `todo-cluster` (no route
+off the machine). The kubeconfig is `.run/cluster/kubeconfig`. What is missing is built first and
+cached under ~/.cache/todo-workflows; `down` leaves no process, mount or network behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devstack import progress, toolchain
+from devstack.paths import default_run_dir
+from tools.cluster import images, network, platform
+from tools.cluster.node import PAUSE_IMAGE, Node
+from tools.delivery.image import ensure_engine
+
+
+def run_dir() -> Path:
+    return default_run_dir() / "cluster"
+
+
+def node() -> Node:
+    return Node(run_dir(), toolchain.ensure(toolchain.KUBERNETES))
+
+
+def up() -> int:
+    started = time.monotonic()
+    cluster = node()
+    ensure_engine()
+    cluster_images = [
+        images.Image(PAUSE_IMAGE, {"/pause": cluster.bin_dir / "pause"}, "/pause", user="65535:65535"),
+        images.Image(images.COREDNS_IMAGE, {"/coredns": toolchain.ensure(toolchain.COREDNS)}, "/coredns"),
+        *images.dapr_images(
+            toolchain.DAPR_VERSION,
+            toolchain.ensure(toolchain.DAPR),
+            toolchain.ensure(toolchain.DAPR_KUBERNETES),
+        ),
+    ]
+    for image in cluster_images:
+        image.build()
+    with progress.step("Creating the network namespace todo-cluster"):
+        network.create()
+    cluster.write_configuration()
+    for daemon in cluster.daemons():
+        with progress.step(f"Starting {daemon.name}"):
+            daemon.start()
+        if daemon.name == "containerd":
+            images.load(cluster, [image.name for image in cluster_images])
+        if daemon.name == "kube-apiserver":
+            cluster.grant_admin()
+    with progress.step("Waiting for the node to be Ready"):
+        platform.kubectl(cluster, "wait", "--for=condition=Ready", "node", "--all", "--timeout=180s")
+    platform.deploy_coredns(cluster)
+    platform.deploy_storage(cluster)
+    platform.install_dapr(cluster)
+    progress.say(f"Cluster up in {time.monotonic() - started:.0f}s. kubeconfig: {cluster.kubeconfig}")
+    return status()
+
+
+def down() -> int:
+    directory = run_dir()
+    if not directory.exists() and not network.exists():
+        progress.say("No cluster here.")
+        return 0
+    cluster = node()
+    with progress.step("Stopping the cluster"):
+        if cluster.daemons()[0].pid() is not None:
+            # Pods first, through the runtime as kubelet would: CNI releases their addresses and
+            # namespaces, and their shims exit.
+            crictl = toolchain.ensure(toolchain.CRICTL)
+            endpoint = f"unix://{cluster.containerd_socket}"
+            subprocess.run(
+                network.inside(str(crictl), f"--runtime-endpoint={endpoint}", "rmp", "--all", "--force"),
+                capture_output=True,
+                check=False,
+            )
+        cluster.stop()
+        _kill_leftover_shims(cluster)
+        _unmount_under(directory)
+        network.delete()
+    shutil.rmtree(directory, ignore_errors=True)
+    progress.say("Cluster down: no process, mount or network left.")
+    return 0
+
+
+def status() -> int:
+    directory = run_dir()
+    if not directory.exists():
+        print("No cluster (./task cluster:up starts one).")
+        return 1
+    cluster = node()
+    for daemon in cluster.daemons():
+        pid = daemon.pid()
+        print(
+            f"{daemon.name:<24} {'running, pid ' + str(pid) if pid else 'stopped':<22} log {daemon.log_path}"
+        )
+    print(f"\nnode {network.NODE_IP} (network namespace {network.NETNS}); kubeconfig {cluster.kubeconfig}")
+    if cluster.daemons()[2].pid() is not None:
+        subprocess.run(cluster.kubectl("get", "pods", "-A", "-o", "wide"), check=False)
+    return 0
+
+
+def _kill_leftover_shims(cluster: Node) -> None:
+    """Shims outlive containerd by design; any still serving this node's containerd go too."""
+    address = str(cluster.containerd_socket)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"containerd-shim-runc-v2") and address.encode() in argv:
+            progress.say(f"    killing a leftover shim, pid {proc.name}")
+            os.kill(int(proc.name), 9)
+
+
+def _unmount_under(directory: Path) -> None:
+    """What kubelet and containerd mounted under the run directory, deepest first."""
+    prefix = str(directory.resolve()) + "/"
+    mounts = [
+        line.split()[4].replace("\\040", " ")
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+    ]
+    for mount in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.cluster", description=__doc__.split("\n\n")[1])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="build what is missing, start the cluster, wait until it is Ready")
+    sub.add_parser("down", help="stop every cluster process; remove its mounts, network and state")
+    sub.add_parser("status", help="the cluster's processes and pods")
+    command = parser.parse_args(argv).command
+    return {"up": up, "down": down, "status": status}[command]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
