@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from devstack import progress, toolchain
+from devstack.apt import apt_install
 from devstack.paths import default_run_dir
 from tools.cluster import images, network, platform
 from tools.cluster.node import PAUSE_IMAGE, Node
@@ -32,8 +33,22 @@ def node() -> Node:
     return Node(run_dir(), toolchain.ensure(toolchain.KUBERNETES))
 
 
+# What the node needs from Debian, by a file each package installs.
+PACKAGES = {
+    "/usr/bin/containerd": "containerd",
+    "/usr/sbin/runc": "runc",
+    "/usr/lib/cni/bridge": "containernetworking-plugins",
+    "/usr/sbin/iptables": "iptables",
+    "/usr/sbin/conntrack": "conntrack",
+    # pause is C, compiled static.
+    "/usr/bin/gcc": "gcc",
+    "/usr/include/stdio.h": "libc6-dev",
+}
+
+
 def up() -> int:
     started = time.monotonic()
+    apt_install([package for path, package in PACKAGES.items() if not Path(path).exists()])
     cluster = node()
     ensure_engine()
     cluster_images = [

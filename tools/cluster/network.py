@@ -3,12 +3,15 @@ off this machine (the namespace has none) and the cluster's ports never meet the
 
 The host reaches the node through a veth pair: 10.233.0.1 on the host side, the node's address
 10.233.0.2 inside. Inside, the CNI bridge puts pods in 10.234.0.0/24 and kube-proxy serves the
-Service range 10.235.0.0/16."""
+Service range 10.235.0.0/16. The host forwards nothing from or to the veth pair, whatever
+its own forwarding settings."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+
+from devstack.apt import as_root
 
 NETNS = "todo-cluster"
 NETNS_PATH = Path("/run/netns") / NETNS
@@ -25,8 +28,12 @@ DNS_SERVICE_IP = "10.235.0.10"
 _SYSCTLS = {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "1"}
 
 
+# The host forwards nothing to or from the cluster: the node reaches the host, and that is all.
+_NO_FORWARDING = (["FORWARD", "-i", HOST_VETH, "-j", "DROP"], ["FORWARD", "-o", HOST_VETH, "-j", "DROP"])
+
+
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    result = subprocess.run(as_root("ip", *args), capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise SystemExit(f"`ip {' '.join(args)}` failed: {result.stderr.strip()}")
     return result
@@ -35,7 +42,7 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def inside(*command: str) -> list[str]:
     """The command, run in the cluster's network namespace (and only that namespace: the files
     and mounts it sees are the host's, so `down` finds everything it made)."""
-    return ["nsenter", f"--net={NETNS_PATH}", "--", *command]
+    return as_root("nsenter", f"--net={NETNS_PATH}", "--", *command)
 
 
 def exists() -> bool:
@@ -55,10 +62,21 @@ def create() -> None:
     _ip("-n", NETNS, "link", "set", NODE_VETH, "up")
     for key, value in _SYSCTLS.items():
         subprocess.run(inside("sysctl", "-q", "-w", f"{key}={value}"), check=True)
+    # The node's own calls to a Service address (kube-apiserver to an admission webhook, a
+    # probe) need a route before kube-proxy's rules rewrite them to a pod.
+    _ip("-n", NETNS, "route", "replace", SERVICE_CIDR, "dev", NODE_VETH, "src", NODE_IP)
+    for rule in _NO_FORWARDING:
+        if subprocess.run(as_root("iptables", "-C", *rule), capture_output=True, check=False).returncode != 0:
+            subprocess.run(as_root("iptables", "-I", *rule), check=True)
 
 
 def delete() -> None:
-    """The namespace and with it the veth pair and the CNI bridge (idempotent)."""
+    """The namespace and with it the veth pair and the CNI bridge, and the host's rules (idempotent)."""
+    for rule in _NO_FORWARDING:
+        while (
+            subprocess.run(as_root("iptables", "-D", *rule), capture_output=True, check=False).returncode == 0
+        ):
+            pass
     _ip("link", "delete", HOST_VETH, check=False)
     if exists():
         _ip("netns", "delete", NETNS)
