@@ -50,6 +50,7 @@ def up() -> int:
     started = time.monotonic()
     apt_install([package for path, package in PACKAGES.items() if not Path(path).exists()])
     cluster = node()
+    _refuse_another_cluster(cluster)
     ensure_engine()
     cluster_images = [
         images.Image(PAUSE_IMAGE, {"/pause": cluster.bin_dir / "pause"}, "/pause", user="65535:65535"),
@@ -122,6 +123,20 @@ def status() -> int:
     if cluster.daemons()[2].pid() is not None:
         subprocess.run(cluster.kubectl("get", "pods", "-A", "-o", "wide"), check=False)
     return 0
+
+
+def _refuse_another_cluster(cluster: Node) -> None:
+    """One cluster per machine (its network namespace and addresses are fixed): one that another
+    checkout started (processes in the namespace, none of them ours) is stopped there first."""
+    if any(daemon.pid() is not None for daemon in cluster.daemons()):
+        return
+    theirs = network.processes()
+    if theirs:
+        raise SystemExit(
+            f"Another cluster runs in the network namespace {network.NETNS} (pids "
+            f"{', '.join(map(str, theirs[:5]))}), not from this checkout: `./task cluster:down` "
+            "where it was started first."
+        )
 
 
 def _kill_leftover_shims(cluster: Node) -> None:

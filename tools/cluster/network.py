@@ -49,6 +49,13 @@ def exists() -> bool:
     return NETNS_PATH.exists()
 
 
+def processes() -> list[int]:
+    """The pids running in the namespace (none when it does not exist)."""
+    if not exists():
+        return []
+    return [int(pid) for pid in _ip("netns", "pids", NETNS, check=False).stdout.split()]
+
+
 def create() -> None:
     """The namespace, its loopback, and the veth pair to the host (idempotent)."""
     if not exists():
