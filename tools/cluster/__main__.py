@@ -84,7 +84,13 @@ def up() -> int:
 
 def down() -> int:
     directory = run_dir()
-    if not directory.exists() and not network.exists():
+    if not directory.exists():
+        if network.processes():
+            raise SystemExit(
+                f"The cluster in the network namespace {network.NETNS} was not started from this "
+                "checkout: `./task cluster:down` where it was started."
+            )
+        network.delete()
         progress.say("No cluster here.")
         return 0
     cluster = node()
