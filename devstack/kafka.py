@@ -23,7 +23,7 @@ TOPICS = EVENT_TOPICS + DEAD_LETTER_TOPICS
 PARTITIONS = 12
 RETENTION_MS = 7 * 24 * 3600 * 1000
 
-_LOG4J2 = """\
+LOG4J2 = """\
 <Configuration status="WARN">
   <Appenders>
     <Console name="out" target="SYSTEM_OUT">
@@ -70,7 +70,7 @@ def process(data_dir: Path, port: int, controller_port: int, log_path: Path) -> 
         )
     )
     log4j = data_dir / "log4j2.xml"
-    log4j.write_text(_LOG4J2)
+    log4j.write_text(LOG4J2)
     java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
     if not (data_dir / "logs" / "meta.properties").exists():
         cluster_id = "-"

@@ -32,7 +32,7 @@ def test_dry_run_follows_the_documented_sequence(capsys: pytest.CaptureFixture[s
 
 def test_secrets_are_valid_manifests_with_every_key_the_chart_reads() -> None:
     doc = yaml.safe_load(
-        minikube._secret_manifest("todo-workflows", {"database-url": "postgresql://u:p@h:5432/todo"})
+        minikube.secret_manifest("todo-workflows", {"database-url": "postgresql://u:p@h:5432/todo"})
     )
     assert doc["metadata"] == {"name": "todo-workflows", "namespace": "todo"}
     assert doc["stringData"] == {"database-url": "postgresql://u:p@h:5432/todo"}

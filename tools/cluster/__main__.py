@@ -20,8 +20,9 @@ from pathlib import Path
 from devstack import progress, toolchain
 from devstack.apt import apt_install
 from devstack.paths import default_run_dir
-from tools.cluster import images, network, platform
+from tools.cluster import app, dependencies, images, network, platform
 from tools.cluster.node import PAUSE_IMAGE, Node
+from tools.delivery import image as app_image
 from tools.delivery.image import ensure_engine
 
 
@@ -63,6 +64,10 @@ def up() -> int:
     ]
     for image in cluster_images:
         image.build()
+    dependency_images = dependencies.build_images()
+    base = app_image.ensure_base()
+    app_image.build(base, app_image.IMAGE)
+    node_images = [*(image.name for image in cluster_images), *dependency_images.values(), app_image.IMAGE]
     with progress.step("Creating the network namespace todo-cluster"):
         network.create()
     cluster.write_configuration()
@@ -70,7 +75,7 @@ def up() -> int:
         with progress.step(f"Starting {daemon.name}"):
             daemon.start()
         if daemon.name == "containerd":
-            images.load(cluster, [image.name for image in cluster_images])
+            images.load(cluster, node_images, refresh=(app_image.IMAGE,))
         if daemon.name == "kube-apiserver":
             cluster.grant_admin()
     with progress.step("Waiting for the node to be Ready"):
@@ -78,6 +83,9 @@ def up() -> int:
     platform.deploy_coredns(cluster)
     platform.deploy_storage(cluster)
     platform.install_dapr(cluster)
+    dependencies.deploy(cluster, dependency_images)
+    app.install(cluster)
+    app.forward_api(cluster)
     progress.say(f"Cluster up in {time.monotonic() - started:.0f}s. kubeconfig: {cluster.kubeconfig}")
     return status()
 
@@ -105,6 +113,7 @@ def down() -> int:
                 capture_output=True,
                 check=False,
             )
+        app.forwarder(cluster).stop()
         cluster.stop()
         _kill_leftover_shims(cluster)
         _unmount_under(directory)
@@ -126,6 +135,9 @@ def status() -> int:
             f"{daemon.name:<24} {'running, pid ' + str(pid) if pid else 'stopped':<22} log {daemon.log_path}"
         )
     print(f"\nnode {network.NODE_IP} (network namespace {network.NETNS}); kubeconfig {cluster.kubeconfig}")
+    print(
+        f"the API: {app.API_URL} (api-forwarder: {'running' if app.forwarder(cluster).pid() else 'stopped'})"
+    )
     if cluster.daemons()[2].pid() is not None:
         subprocess.run(cluster.kubectl("get", "pods", "-A", "-o", "wide"), check=False)
     return 0

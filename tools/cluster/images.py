@@ -52,11 +52,12 @@ def dapr_images(version: str, *bin_dirs: Path) -> list[Image]:
     ]
 
 
-def load(node: Node, names: list[str]) -> None:
-    """Import the images into the node's containerd (those it lacks)."""
+def load(node: Node, names: list[str], refresh: tuple[str, ...] = ()) -> None:
+    """Import the images into the node's containerd: those it lacks, and those in `refresh`
+    (a tag like todo-workflows:dev names a new image after every build)."""
     present = set(_checked("listing the node's images", node.ctr("images", "list", "-q")).split())
     for name in names:
-        if name in present:
+        if name in present and name not in refresh:
             continue
         with progress.step(f"Loading {name} into the node"):
             save = subprocess.Popen([DOCKER, "save", name], stdout=subprocess.PIPE)

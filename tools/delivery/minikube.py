@@ -73,18 +73,36 @@ def _preflight(dry_run: bool) -> None:
         raise SystemExit("Minikube is not running: `minikube start --cni=calico --cpus=4 --memory=8g` first.")
 
 
-def _secret_manifest(name: str, values: dict[str, str]) -> str:
+def secret_manifest(name: str, values: dict[str, str], namespace: str = NAMESPACE) -> str:
     lines = [
         "apiVersion: v1",
         "kind: Secret",
         "metadata:",
         f"  name: {name}",
-        f"  namespace: {NAMESPACE}",
+        f"  namespace: {namespace}",
         "type: Opaque",
         "stringData:",
     ]
     lines += [f"  {key}: {value!r}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
+
+
+def app_secrets_manifest(database: str, smtp_password: str, namespace: str = NAMESPACE) -> str:
+    """The chart's two Secrets with random credentials: `database` is the server's URL without a
+    database name (the app's database is `todo`, Dapr's state store's `dapr_state`)."""
+    app_secrets = {
+        "database-url": f"{database}/todo",
+        "state-database-url": f"{database}/dapr_state?sslmode=disable",
+        "jwt-secret": secrets.token_urlsafe(48),
+        "smtp-password": smtp_password,
+        "kafka-password": "unused-without-sasl",
+    }
+    token = {"token": secrets.token_urlsafe(32)}
+    return (
+        secret_manifest("todo-workflows", app_secrets, namespace)
+        + "---\n"
+        + secret_manifest("todo-workflows-app-token", token, namespace)
+    )
 
 
 def deploy(runner: Runner) -> None:
@@ -109,22 +127,12 @@ def deploy(runner: Runner) -> None:
         runner.run(
             "Creating the PostgreSQL password",
             "kubectl", "apply", "-f", "-",
-            stdin=_secret_manifest("postgresql", {"password": password}),
+            stdin=secret_manifest("postgresql", {"password": password}),
         )  # fmt: skip
         base = f"postgresql://todo:{password}@postgresql.{NAMESPACE}.svc:5432"
-        app_secrets = {
-            "database-url": f"{base}/todo",
-            "state-database-url": f"{base}/dapr_state?sslmode=disable",
-            "jwt-secret": secrets.token_urlsafe(48),
-            "smtp-password": "unused-by-mailpit",
-            "kafka-password": "unused-without-sasl",
-        }
         runner.run(
             "Creating the app's Secrets (random credentials, made once)",
-            "kubectl", "apply", "-f", "-",
-            stdin=_secret_manifest("todo-workflows", app_secrets)
-            + "---\n"
-            + _secret_manifest("todo-workflows-app-token", {"token": secrets.token_urlsafe(32)}),
+            "kubectl", "apply", "-f", "-", stdin=app_secrets_manifest(base, "unused-by-mailpit"),
         )  # fmt: skip
     runner.run("Starting PostgreSQL and Mailpit", *kubectl_ns, "apply", "-f", str(BACKING))
     runner.run(
