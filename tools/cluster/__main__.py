@@ -10,6 +10,7 @@ cached under ~/.cache/todo-workflows; `down` leaves no process, mount or network
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -34,6 +35,8 @@ def node() -> Node:
     return Node(run_dir(), toolchain.ensure(toolchain.KUBERNETES))
 
 
+# kubelet's cgroup of every pod (cgroupfs driver, cgroup v1).
+KUBEPODS_CGROUP = Path("/sys/fs/cgroup/pids/kubepods")
 # What the node needs from Debian, by a file each package installs.
 PACKAGES = {
     "/usr/bin/containerd": "containerd",
@@ -103,8 +106,14 @@ def down() -> int:
         return 0
     cluster = node()
     with progress.step("Stopping the cluster"):
-        if cluster.daemons()[0].pid() is not None:
-            # Pods first, through the runtime as kubelet would: CNI releases their addresses and
+        app.forwarder(cluster).stop()
+        daemons = cluster.daemons()
+        # kubelet first, or it starts again the pods removed below.
+        node_agents = [daemon for daemon in daemons if daemon.name in ("kubelet", "kube-proxy")]
+        for daemon in node_agents:
+            daemon.stop()
+        if daemons[0].pid() is not None:
+            # The pods, through the runtime as kubelet would: CNI releases their addresses and
             # namespaces, and their shims exit.
             crictl = toolchain.ensure(toolchain.CRICTL)
             endpoint = f"unix://{cluster.containerd_socket}"
@@ -113,9 +122,10 @@ def down() -> int:
                 capture_output=True,
                 check=False,
             )
-        app.forwarder(cluster).stop()
-        cluster.stop()
+        for daemon in reversed(daemons):
+            daemon.stop()
         _kill_leftover_shims(cluster)
+        _kill_leftover_pods()
         _unmount_under(directory)
         network.delete()
     shutil.rmtree(directory, ignore_errors=True)
@@ -170,6 +180,15 @@ def _kill_leftover_shims(cluster: Node) -> None:
         if argv and argv[0].endswith(b"containerd-shim-runc-v2") and address.encode() in argv:
             progress.say(f"    killing a leftover shim, pid {proc.name}")
             os.kill(int(proc.name), 9)
+
+
+def _kill_leftover_pods() -> None:
+    """Anything still in kubelet's pod cgroups (a container whose shim was killed)."""
+    for procs in KUBEPODS_CGROUP.rglob("cgroup.procs"):
+        for pid in procs.read_text().split():
+            progress.say(f"    killing a leftover pod process, pid {pid}")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), 9)
 
 
 def _unmount_under(directory: Path) -> None:

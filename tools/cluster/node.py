@@ -331,10 +331,6 @@ conntrack: {{maxPerCore: 0}}
         self.kubeconfig.write_text((self.conf / "admin.conf").read_text())
         self.kubeconfig.chmod(0o600)
 
-    def stop(self) -> None:
-        for daemon in reversed(self.daemons()):
-            daemon.stop()
-
 
 def _version(bin_dir: Path) -> str:
     output = _checked("kubeadm version", [str(bin_dir / "kubeadm"), "version", "-o", "short"])
