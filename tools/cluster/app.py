@@ -5,18 +5,17 @@ the host to the API's node port, so the API answers where the README says."""
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from pathlib import Path
 
-from devstack import progress, toolchain
+from devstack import progress
 from devstack.balancer import haproxy
 from devstack.paths import REPO_ROOT
 from tools.cluster import network
 from tools.cluster.daemons import Daemon
 from tools.cluster.dependencies import NAMESPACE
 from tools.cluster.node import Node
-from tools.cluster.platform import kubectl
+from tools.cluster.platform import helm_upgrade, kubectl
 
 RELEASE = "todo-workflows"
 CHART = REPO_ROOT / "charts" / "todo-workflows"
@@ -24,32 +23,11 @@ OVERLAY = Path(__file__).parent / "values-local.yaml"
 API_URL = "http://127.0.0.1:18000"
 
 
-def helm(node: Node, *args: str) -> list[str]:
-    return [str(toolchain.ensure(toolchain.HELM)), f"--kubeconfig={node.kubeconfig}", *args]
-
-
 def install(node: Node, *extra: str) -> None:
     """Install or upgrade the release (its migration Job runs as the pre-install/pre-upgrade hook)."""
-    args = helm(
-        node,
-        "upgrade",
-        "--install",
-        RELEASE,
-        str(CHART),
-        f"--namespace={NAMESPACE}",
-        f"--values={CHART / 'values-minikube.yaml'}",
-        f"--values={OVERLAY}",
-        "--wait",
-        "--timeout=10m",
-        *extra,
-    )
-    with progress.step(f"Installing the chart {RELEASE} (helm upgrade --install)"):
-        result = subprocess.run(args, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            pods = subprocess.run(
-                node.kubectl("-n", NAMESPACE, "get", "pods", "-o", "wide"), capture_output=True, text=True
-            )
-            raise SystemExit(f"helm upgrade --install failed:\n{result.stderr[-3000:]}\n{pods.stdout}")
+    values = [f"--values={CHART / 'values-minikube.yaml'}", f"--values={OVERLAY}"]
+    title = f"Installing the chart {RELEASE} (helm upgrade --install)"
+    helm_upgrade(node, title, RELEASE, CHART, NAMESPACE, *values, *extra)
 
 
 def forwarder(node: Node) -> Daemon:

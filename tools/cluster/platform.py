@@ -60,34 +60,35 @@ def deploy_storage(node: Node) -> None:
         )
 
 
+def helm_upgrade(node: Node, title: str, release: str, chart: Path, namespace: str, *args: str) -> None:
+    """`helm upgrade --install --wait`; on failure, what Helm said and the namespace's pods."""
+    helm = toolchain.ensure(toolchain.HELM)
+    command = [str(helm), f"--kubeconfig={node.kubeconfig}", "upgrade", "--install", release, str(chart)]
+    command += [f"--namespace={namespace}", *args, "--wait", "--timeout=10m"]
+    with progress.step(title):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            pods = subprocess.run(
+                node.kubectl("-n", namespace, "get", "pods", "-o", "wide"), capture_output=True, text=True
+            )
+            raise SystemExit(
+                f"helm upgrade --install {release} failed:\n{result.stderr[-3000:]}\n{pods.stdout}"
+            )
+
+
 def install_dapr(node: Node) -> None:
     """Dapr's chart with mTLS on (its default), every image already on the node (pull policy
     Never), the scheduler's etcd on a local volume."""
-    helm = toolchain.ensure(toolchain.HELM)
-    chart = toolchain.dapr_source() / "charts" / "dapr"
-    args = [
-        str(helm),
-        f"--kubeconfig={node.kubeconfig}",
-        "upgrade",
-        "--install",
+    helm_upgrade(
+        node,
+        f"Installing Dapr {toolchain.DAPR_VERSION} with its Helm chart (mTLS on)",
         "dapr",
-        str(chart),
-        f"--namespace={DAPR_NAMESPACE}",
+        toolchain.dapr_source() / "charts" / "dapr",
+        DAPR_NAMESPACE,
         "--create-namespace",
         f"--set=global.tag={toolchain.DAPR_VERSION}",
         "--set=global.imagePullPolicy=Never",
         "--set=global.mtls.enabled=true",
         f"--set=dapr_scheduler.cluster.storageClassName={STORAGE_CLASS}",
         "--set=dapr_scheduler.cluster.storageSize=1Gi",
-        "--wait",
-        "--timeout=10m",
-    ]
-    with progress.step(f"Installing Dapr {toolchain.DAPR_VERSION} with its Helm chart (mTLS on)"):
-        result = subprocess.run(args, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            pods = subprocess.run(
-                node.kubectl("-n", DAPR_NAMESPACE, "get", "pods", "-o", "wide"),
-                capture_output=True,
-                text=True,
-            )
-            raise SystemExit(f"helm install dapr failed:\n{result.stderr[-3000:]}\n{pods.stdout}")
+    )
