@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.chart.conftest import Chart, Doc, find, one
+from tools.cluster.app import OVERLAY as LOCAL_CLUSTER_VALUES
 from tools.delivery.chart import ENVIRONMENTS, REPO_ROOT
 
 ENVS = list(ENVIRONMENTS)
@@ -303,3 +304,18 @@ def test_schema_refuses_a_jwks_url_the_app_would_refuse(
     }
     assert chart.render("default", {"auth": pinned})
     assert chart.render("minikube", {"auth": {**auth, "audience": "", "issuer": ""}})  # dev
+
+
+def test_on_the_local_cluster_no_pod_may_pull(chart: Chart) -> None:
+    """With the local cluster's overlay (tools/cluster/values-local.yaml) every pod the chart
+    renders, hooks and `helm test` included, runs an image already on the node."""
+    overlay = yaml.safe_load(LOCAL_CLUSTER_VALUES.read_text())
+    docs = chart.render("minikube", overlay)
+    workloads = [d for d in docs if d["kind"] in WORKLOAD_KINDS]
+    assert {d["kind"] for d in workloads} == set(WORKLOAD_KINDS)
+    for doc in workloads:
+        spec = pod_spec(doc)
+        for container in spec["containers"] + spec.get("initContainers", []):
+            where = f"{doc['kind']}/{doc['metadata']['name']}/{container['name']}"
+            assert container["imagePullPolicy"] == "Never", where
+            assert container["image"] == "todo-workflows:dev", where
