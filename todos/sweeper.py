@@ -158,7 +158,9 @@ class Sweeper(Service):
             log.warning("series %s is live but its workflow is %s: starting it again", series.id, status)
             return "restarted" if self.starts.start(series) else None
         at = workflow_occurrence(info)
-        if at is None or at >= series.occurrence_index or series.updated_at >= lag_cutoff:
+        # Only a running instance: a suspended one is an operator's to resume.
+        lagging = info.runtime_status == "RUNNING" and at is not None and at < series.occurrence_index
+        if not lagging or series.updated_at >= lag_cutoff:
             return None
         # The step that committed the series' current occurrence never reached
         # the instance (seen when a scheduler member died with the job that

@@ -84,8 +84,9 @@ class Completer:
     200 as a client would retry: on connection errors and 503. Every answer
     is counted; any other status is a failure the test reports."""
 
-    stack: Stack
-    user: str
+    # Where and as whom: the stack's URL (or a cluster's) and the user's bearer header.
+    base_url: str
+    headers: dict[str, str]
     tasks: list[dict[str, Any]]
     # Completions per second (open loop), or None for as fast as the pool goes.
     rate: float | None = None
@@ -117,7 +118,7 @@ class Completer:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             try:
-                response = client.post(f"/v1/tasks/{task_id}/complete", headers=auth(self.user))
+                response = client.post(f"/v1/tasks/{task_id}/complete", headers=self.headers)
             except httpx.TransportError as error:
                 self._count(type(error).__name__)
                 time.sleep(0.5)
@@ -142,7 +143,7 @@ class Completer:
         return False, failure
 
     def _run(self) -> None:
-        with httpx.Client(base_url=self.stack.app_url, timeout=30) as client:
+        with httpx.Client(base_url=self.base_url, timeout=30) as client:
 
             def send(index: int) -> tuple[bool, str]:
                 return self._complete(client, self.tasks[index]["id"])
@@ -383,7 +384,7 @@ def fault_mid_flight(
     series_ids = [t["series_id"] for t in tasks]
     planned = plan_reminders(stack, user, scale.reminders, first_in=5, spread=10) if with_reminders else []
 
-    completer = Completer(stack, user, tasks, timeout=scale.recovery_timeout).start()
+    completer = Completer(stack.app_url, auth(user), tasks, timeout=scale.recovery_timeout).start()
     # The fault lands once a fifth of the completions are committed: the
     # rest are still to come, and most of the steps are still to run.
     wait_until(

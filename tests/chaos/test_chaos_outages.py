@@ -125,7 +125,7 @@ def test_postgres_restart_under_load_answers_503_never_500_and_loses_no_completi
 
     # Completions paced to span the outage: a quarter before, the rest during and after.
     window = scale.outage_seconds * 2
-    completer = Completer(stack, user, tasks, rate=n / window, timeout=scale.recovery_timeout)
+    completer = Completer(stack.app_url, auth(user), tasks, rate=n / window, timeout=scale.recovery_timeout)
     with (
         Traffic(stack, new_user("postgres-traffic")) as traffic,
         httpx.Client(base_url=stack.app_url, timeout=30) as probe,

@@ -19,9 +19,11 @@ class Cluster:
     def __init__(self, node: Node) -> None:
         self.node = node
 
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            self.node.kubectl(*args), capture_output=True, text=True, check=False, timeout=120
+            self.node.kubectl(*args), capture_output=True, text=True, check=False, timeout=120, input=stdin
         )
         if check and result.returncode != 0:
             pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr}")

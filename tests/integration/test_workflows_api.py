@@ -10,19 +10,25 @@ import os
 import subprocess
 import sys
 import uuid
-from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from api.app import build_services
 from devstack.paths import REPO_ROOT
 from devstack.stack import Stack
 from tests.helpers import auth
 from tests.integration.support import create_recurring_task, sweeper_repairs, wait_until
+from tests.service.conftest import FakeJobs, FakeWorkflows
+from todos.core.settings import Settings
+from todos.core.users import User
 from todos.dapr import DaprWorkflowGateway
+from todos.reminders.mailer import Mailer
 from todos.series.contract import SeriesState
+from workflows.recurring import Create, next_step
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -208,35 +214,35 @@ def test_the_operator_command_explains_an_unreachable_sidecar(tmp_path: Path) ->
 def test_a_running_workflow_left_behind_the_database_is_replaced_by_the_sweeper(
     stack: Stack, client: httpx.Client
 ) -> None:
-    """A workflow that never heard its step's result (what a scheduler member's death left
-    behind) runs on at an earlier occurrence than the database, and nothing would wake it: here
-    an instance started again on its first generation's input, with timers it will not reach.
-    The sweeper replaces it from the database once it lags past the grace (5 s on this stack);
-    the series then steps on, each occurrence once."""
+    """A step whose result never reached its workflow (what a scheduler member's death left
+    behind): here the test itself completes the occurrence and runs the step's activities on the
+    stack's database, with no word to the instance. It waits on at occurrence 1, its timers a
+    day away; the sweeper replaces it from the database once it lags past the grace (5 s on this
+    stack), and the series steps on, each occurrence once."""
     user = new_user()
     task = create_series(client, user)
     series_id = task["series_id"]
     instance = f"series-{series_id}"
     status_becomes(client, user, instance, "RUNNING")
-    workflows = DaprWorkflowGateway(port=stack.ports.app_sidecar.grpc)
-    info = workflows.describe(instance)
+    info = DaprWorkflowGateway(port=stack.ports.app_sidecar.grpc).describe(instance)
     assert info is not None and info.serialized_input
-    first_generation = SeriesState.model_validate(json.loads(info.serialized_input))
-    done = client.post(f"/v1/tasks/{task['id']}/complete", headers=auth(user))
-    assert done.status_code == 200, done.text
-    wait_until(lambda: workflow_occurrence(client, user, instance) == 2, what="the workflow at #2")
+    state = SeriesState.model_validate(json.loads(info.serialized_input))
     repaired_before = sweeper_repairs(stack).get("replaced", 0)
 
-    def put_back_behind() -> bool:
-        """Terminate and start it on the first generation's input (the sweeper may restart the
-        terminated instance first: then try again)."""
-        workflows.terminate(instance)
-        wait_until(lambda: workflows.runtime_status(instance) == "TERMINATED", what="terminated")
-        workflows.start_series(replace(first_generation, grace_seconds=10**8, reconcile_seconds=10**8))
-        at = wait_until(lambda: workflow_occurrence(client, user, instance), what="the new instance running")
-        return at == 1
+    unheard = FakeWorkflows()  # the completion event and the step's result go nowhere
+    settings = Settings(env="dev", database_url=stack.database_url)
+    services = build_services(settings, unheard, FakeJobs(), Mailer(settings))
+    try:
+        services.tasks.complete_task(User(id=user), uuid.UUID(task["id"]))
+        progress = services.steps.load_series_progress(series_id)
+        step = next_step(state, progress, datetime.now(UTC))
+        assert isinstance(step, Create), step
+        services.steps.create_next_occurrence(step.occurrence)
+    finally:
+        services.database.dispose()
+    assert [t["occurrence_index"] for t in occurrences(client, user, series_id)] == [1, 2]
+    assert workflow_occurrence(client, user, instance) == 1
 
-    wait_until(put_back_behind, timeout=60, what="an instance behind the database")
     wait_until(lambda: workflow_occurrence(client, user, instance) == 2, timeout=90, what="the replacement")
     assert sweeper_repairs(stack).get("replaced", 0) > repaired_before
     assert [t["occurrence_index"] for t in occurrences(client, user, series_id)] == [1, 2]

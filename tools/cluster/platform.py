@@ -60,10 +60,13 @@ def deploy_storage(node: Node) -> None:
         )
 
 
+def helm_command(node: Node, *args: str) -> list[str]:
+    return [str(toolchain.ensure(toolchain.HELM)), f"--kubeconfig={node.kubeconfig}", *args]
+
+
 def helm_upgrade(node: Node, title: str, release: str, chart: Path, namespace: str, *args: str) -> None:
     """`helm upgrade --install --wait`; on failure, what Helm said and the namespace's pods."""
-    helm = toolchain.ensure(toolchain.HELM)
-    command = [str(helm), f"--kubeconfig={node.kubeconfig}", "upgrade", "--install", release, str(chart)]
+    command = helm_command(node, "upgrade", "--install", release, str(chart))
     command += [f"--namespace={namespace}", *args, "--wait", "--timeout=10m"]
     with progress.step(title):
         result = subprocess.run(command, capture_output=True, text=True, check=False)
