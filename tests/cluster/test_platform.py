@@ -11,7 +11,7 @@ import pytest
 
 from devstack import toolchain
 from tests.cluster.conftest import Cluster
-from tools.cluster import network
+from tools.cluster import images, network
 from tools.cluster.platform import DAPR_NAMESPACE
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
@@ -66,17 +66,9 @@ def test_no_pod_pulls_an_image(cluster: Cluster) -> None:
         spec = pod["spec"]
         for container in spec["containers"] + spec.get("initContainers", []):
             assert container["imagePullPolicy"] in ("Never", "IfNotPresent"), container["name"]
-            assert _qualified(container["image"]) in present, container["image"]
+            assert images.qualified(container["image"]) in present, container["image"]
     log = (cluster.node.run_dir / "logs" / "containerd.log").read_text(errors="replace")
     assert "PullImage" not in log, "containerd was asked to pull an image"
-
-
-def _qualified(image: str) -> str:
-    """The name containerd keeps an image under: Docker Hub's implied for a bare name."""
-    first = image.split("/", 1)[0]
-    if "/" in image and ("." in first or ":" in first or first == "localhost"):
-        return image
-    return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"
 
 
 def test_the_cluster_has_no_route_off_the_machine(cluster: Cluster) -> None:

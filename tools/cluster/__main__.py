@@ -148,7 +148,7 @@ def status() -> int:
     print(
         f"the API: {app.API_URL} (api-forwarder: {'running' if app.forwarder(cluster).pid() else 'stopped'})"
     )
-    if cluster.daemons()[2].pid() is not None:
+    if any(daemon.name == "kube-apiserver" and daemon.pid() for daemon in cluster.daemons()):
         subprocess.run(cluster.kubectl("get", "pods", "-A", "-o", "wide"), check=False)
     return 0
 

