@@ -5,7 +5,6 @@ as Dapr's HA mode runs them in Kubernetes."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +62,9 @@ class Member:
         return "" if self.index == 0 else f"-{self.index + 1}"
 
 
-def members(ports: StackPorts, count: int) -> list[Member]:
-    """The first member on the stack's own ports; the others (--ha) on free ones."""
+def members(ports: StackPorts, taken: set[int], count: int) -> list[Member]:
+    """The first member on the stack's own ports; the others (--ha) on free ones, not in
+    `taken` (which they join)."""
     first = Member(
         0,
         ports.placement,
@@ -77,7 +77,6 @@ def members(ports: StackPorts, count: int) -> list[Member]:
         ports.scheduler_health,
         ports.scheduler_metrics,
     )
-    taken = {value for value in dataclasses.astuple(ports) if isinstance(value, int)}
     others = [Member(n, *(free_port(taken) for _ in range(9))) for n in range(1, count)]
     return [first, *others]
 

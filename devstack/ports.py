@@ -70,6 +70,14 @@ class StackPorts:
     smtp: int = 1025
     zipkin: int = 9411
 
+    def assigned(self) -> set[int]:
+        """Every port of this stack, the sidecars' too: what later free ports must avoid,
+        since most of them are not bound yet when those are picked."""
+        ports: set[int] = set()
+        for value in dataclasses.astuple(self):
+            ports |= set(value) if isinstance(value, tuple) else {value}
+        return ports
+
     @classmethod
     def random(cls) -> StackPorts:
         """Every port free right now and distinct: lets tests run beside `./task up`."""

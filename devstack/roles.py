@@ -3,7 +3,6 @@ replica listens."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, replace
 
 from devstack.ports import SidecarPorts, StackPorts, free_port
@@ -34,15 +33,14 @@ API = Role("api", "todo-api")
 AUDIT = Role("audit", "todo-audit")
 
 
-def replica_ports(ports: StackPorts, api: int, audit: int = 1) -> dict[Role, tuple[int, SidecarPorts]]:
+def replica_ports(
+    ports: StackPorts, taken: set[int], api: int, audit: int = 1
+) -> dict[Role, tuple[int, SidecarPorts]]:
     """Where the replicas after the first listen (free ports, app and sidecar). With more than one
     api replica the balancer takes `ports.app`, so the first api replica gets an app port of its
     own too; it keeps `ports.app_sidecar`, the one `./task wf` and the tests' job checks talk to.
-    The first audit replica keeps `ports.audit` (the history URL) and its sidecar."""
-    taken = {value for value in dataclasses.astuple(ports) if isinstance(value, int)}
-    taken |= {
-        port for sidecar in (ports.app_sidecar, ports.audit_sidecar) for port in dataclasses.astuple(sidecar)
-    }
+    The first audit replica keeps `ports.audit` (the history URL) and its sidecar. The ports
+    picked join `taken`, the stack's ports and those of every other process it will start."""
     placed = {}
     if api > 1:
         placed[replace(API, replica=1)] = (free_port(taken), ports.app_sidecar)

@@ -96,8 +96,13 @@ class Stack:
         # Sidecars restarted because daprd had wedged after an app crash (see
         # _wait_workflow_worker): the chaos suite reports the count.
         self.wedged_sidecar_restarts = 0
-        self._replica_ports = replica_ports(self.ports, self.config.api_replicas, self.config.audit_replicas)
-        self.control_plane = members(self.ports, 3 if self.config.ha else 1)
+        # One set for both, or a replica's sidecar and an HA scheduler can be given the same
+        # port, and whichever starts second cannot listen (CI saw daprd-audit fail so).
+        taken = self.ports.assigned()
+        self._replica_ports = replica_ports(
+            self.ports, taken, self.config.api_replicas, self.config.audit_replicas
+        )
+        self.control_plane = members(self.ports, taken, 3 if self.config.ha else 1)
         # Replicas rolled to other code than config.code (roll()), as in a rolling update.
         self._rolled: dict[Role, Checkout] = {}
 

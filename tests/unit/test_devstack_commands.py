@@ -135,3 +135,35 @@ def test_status_json_lists_every_process_with_its_pid_and_ports(
     ]
     assert main(["status"]) == 0
     assert f"app-api          pid {os.getpid()}" in capsys.readouterr().out
+
+
+def test_every_port_of_a_replicated_ha_stack_is_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Replicas and the extra control-plane members are given ports before any process binds
+    one, so only the stack's bookkeeping keeps them apart; a range barely larger than the
+    stack needs makes a shared port all but certain if it does not."""
+    monkeypatch.setattr("devstack.ports._TEST_PORTS", range(20000, 20070))
+    stack = Stack(
+        StackConfig(
+            ports=StackPorts.random(),
+            run_dir=tmp_path,
+            profile="kafka",
+            api_replicas=3,
+            audit_replicas=2,
+            ha=True,
+        )
+    )
+    ports = [
+        port
+        for value in dataclasses.astuple(stack.ports)
+        for port in (value if isinstance(value, tuple) else (value,))
+    ]
+    for role in stack.roles():
+        if stack.app_port_of(role) != role.app_port(stack.ports):
+            ports.append(stack.app_port_of(role))
+        if stack.sidecar_of(role) != role.sidecar(stack.ports):
+            ports.extend(dataclasses.astuple(stack.sidecar_of(role)))
+    for member in stack.control_plane[1:]:
+        ports.extend(port for port in dataclasses.astuple(member)[1:])
+    assert len(ports) == len(set(ports)) == 26 + 13 + 6 + 18
