@@ -33,6 +33,7 @@ from pathlib import Path
 from devstack import progress
 from devstack.gocmd import checked, say_every_250, stream_go
 from devstack.kubernetes_build import build_kubernetes, kubernetes_usable
+from devstack.operator_crds import build_operator_crds, operator_crds_usable
 from devstack.paths import REPO_ROOT, cache_dir
 
 TOOLS_DIR = REPO_ROOT / "tools"
@@ -399,6 +400,16 @@ KUBERNETES = Tool(
     version=KUBERNETES_VERSION,
     usable=kubernetes_usable,
 )
+OPERATOR_CRDS = Tool(
+    "operator-crds",
+    f"Making the CRDs of Strimzi {VERSIONS['strimzi']} and the Prometheus Operator "
+    f"{VERSIONS['prometheus-operator']}",
+    partial(build_operator_crds, VERSIONS["strimzi"], VERSIONS["prometheus-operator"]),
+    entry="crds",
+    needs=("java", "mvn", "go"),
+    version=f"{VERSIONS['strimzi']}-{VERSIONS['prometheus-operator']}",
+    usable=operator_crds_usable,
+)
 COREDNS = _go_tool("coredns", "github.com/coredns/coredns")
 CRICTL = _go_tool("crictl", "sigs.k8s.io/cri-tools/cmd/crictl")
 HELM = _go_tool("helm", "helm.sh/helm/v3/cmd/helm")
@@ -452,6 +463,7 @@ TOOLS = {
         KUBERNETES,
         COREDNS,
         CRICTL,
+        OPERATOR_CRDS,
     )
 }
 

@@ -92,10 +92,14 @@ def test_checkov_is_locked_once() -> None:
 def test_every_tool_the_toolchain_installs_at_a_version_takes_it_from_versions_toml() -> None:
     # Dapr's operator, injector and sentry come from the module daprd is built from.
     assert toolchain.DAPR_KUBERNETES.version == toolchain.VERSIONS["dapr"]
-    tools = [tool for tool in toolchain.TOOLS.values() if tool is not toolchain.DAPR_KUBERNETES]
+    # The operators' CRDs are made from two projects' releases, and named by both.
+    crds = ("strimzi", "prometheus-operator")
+    assert toolchain.OPERATOR_CRDS.version == "-".join(toolchain.VERSIONS[name] for name in crds)
+    singles = (toolchain.DAPR_KUBERNETES, toolchain.OPERATOR_CRDS)
+    tools = [tool for tool in toolchain.TOOLS.values() if tool not in singles]
     versioned = {tool.name: tool.version for tool in tools if tool.version}
     assert versioned == {name: toolchain.VERSIONS[name] for name in versioned}
-    assert set(toolchain.VERSIONS) == {*versioned, "uv"}
+    assert set(toolchain.VERSIONS) == {*versioned, "uv", *crds}
 
 
 def test_task_reads_the_uv_version_from_versions_toml() -> None:

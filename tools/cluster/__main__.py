@@ -21,7 +21,7 @@ from pathlib import Path
 from devstack import progress, toolchain
 from devstack.apt import apt_install
 from devstack.paths import default_run_dir
-from tools.cluster import app, dependencies, images, network, platform
+from tools.cluster import app, dependencies, dry_run, images, network, platform
 from tools.cluster.node import PAUSE_IMAGE, Node
 from tools.delivery import image as app_image
 from tools.delivery.image import ensure_engine
@@ -208,8 +208,24 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="build what is missing, start the cluster, wait until it is Ready")
     sub.add_parser("down", help="stop every cluster process; remove its mounts, network and state")
     sub.add_parser("status", help="the cluster's processes and pods")
-    command = parser.parse_args(argv).command
-    return {"up": up, "down": down, "status": status}[command]()
+    judged = sub.add_parser(
+        "dry-run", help="apply each cloud environment's values with --dry-run=server on the running cluster"
+    )
+    judged.add_argument(
+        "environments", nargs="*", metavar="ENV", help=f"of {', '.join(dry_run.ENVIRONMENTS)} (default: all)"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "dry-run":
+        unknown = set(args.environments) - set(dry_run.ENVIRONMENTS)
+        if unknown:
+            parser.error(
+                f"no values file for {', '.join(sorted(unknown))}: ENV is one of {dry_run.ENVIRONMENTS}"
+            )
+        cluster = node()
+        if any(daemon.pid() is None for daemon in cluster.daemons()):
+            raise SystemExit("No cluster runs here: ./task cluster:up first.")
+        return dry_run.dry_run(cluster, args.environments or list(dry_run.ENVIRONMENTS))
+    return {"up": up, "down": down, "status": status}[args.command]()
 
 
 if __name__ == "__main__":
