@@ -1,8 +1,8 @@
 """Our chart on the live cluster (values-minikube.yaml plus tools/cluster/values-local.yaml):
 both roles with an injected daprd (mTLS, sentry-issued identity), the operator's resources in
-the sidecar, and a recurring task with a reminder through the Service at 127.0.0.1:18000:
-completed, its next occurrence created by the workflow, the email in the in-cluster sink, its
-events audited through the in-cluster Kafka."""
+the sidecar, and a recurring task with a reminder through the Service at 127.0.0.1:18000, over
+REST and over MCP as a chatbot calls it: completed, its next occurrence created by the workflow,
+the email in the in-cluster sink, its events audited through the in-cluster Kafka."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 
 from api.auth import issue_token
 from tests.cluster.conftest import Cluster
+from tests.integration.mcp_support import call, eventually, mcp_session
 from tests.integration.support import wait_until
 from todos.core.settings import Settings
 from tools.cluster.app import API_URL
@@ -130,3 +131,31 @@ def test_a_recurring_task_with_a_reminder_steps_through_the_service(
         wait_until(
             lambda: {"task.created", "task.completed"} <= set(audited()), timeout=120, what="the audit trail"
         )
+
+
+async def test_a_chatbot_steps_a_series_over_mcp_through_the_service(
+    cluster: Cluster, user_headers: dict[str, str]
+) -> None:
+    """The official MCP client at the Service's /mcp, the Host header the forwarder keeps
+    (127.0.0.1:18000, in the overlay's mcp.allowedHosts)."""
+    due = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    async with mcp_session(API_URL, user_headers) as mcp:
+        first = await call(
+            mcp,
+            "add_task",
+            title="Feed the cluster's cat",
+            due_at=due.isoformat(),
+            reminders=[{"before": "PT10M"}],
+            recurrence={"rule": "daily", "timezone": "UTC"},
+        )
+        assert first["occurrence_index"] == 1 and first["reminders"], first
+        done = await call(mcp, "complete_task", task_id=first["id"])
+        assert done["status"] == "completed", done
+
+        async def second() -> dict[str, Any] | None:
+            page = await call(mcp, "list_tasks", series_id=first["series_id"], status="pending")
+            return next((t for t in page["items"] if t["occurrence_index"] == 2), None)
+
+        following = await eventually(second, "occurrence #2 over MCP", timeout=120)
+    assert datetime.fromisoformat(following["due_at"]) == due + timedelta(days=1)
+    assert following["reminders"] == first["reminders"]

@@ -12,6 +12,7 @@ import pytest
 from devstack import toolchain
 from tests.cluster.conftest import Cluster
 from tools.cluster import images, network
+from tools.cluster.dependencies import NAMESPACE
 from tools.cluster.platform import DAPR_NAMESPACE
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
@@ -119,3 +120,40 @@ def test_cluster_dns_answers_for_services_and_nothing_else(cluster: Cluster) -> 
     assert resolve("kubernetes.default.svc.cluster.local") == (0, [network.API_SERVICE_IP])
     rcode, addresses = resolve("example.com")
     assert addresses == [] and rcode != 0
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def test_each_network_policy_selects_its_pods_and_every_pod_peer_exists(cluster: Cluster) -> None:
+    """The bridge CNI does not enforce NetworkPolicy (README), so what this cluster can prove is
+    the policies' aim: each selects its role's running pods, and every in-namespace pod peer
+    it allows (the sidecars, PostgreSQL, the sink) matches a running pod; a label renamed on
+    either side would leave a policy that, enforced, cuts the app off."""
+    # The migrate and test policies select hook pods, which run only during an install or test.
+    policies = [
+        p
+        for p in cluster.get("networkpolicies", "-n", NAMESPACE)["items"]
+        if p["metadata"]["name"] in ("todo-workflows-api", "todo-workflows-audit")
+    ]
+    assert len(policies) == 2, policies
+    for policy in policies:
+        spec = policy["spec"]
+        role = policy["metadata"]["labels"]["app.kubernetes.io/component"]
+        selected = cluster.get("pods", "-n", NAMESPACE, "-l", _selector(spec["podSelector"]["matchLabels"]))
+        assert selected["items"], f"{policy['metadata']['name']} selects no pod"
+        assert {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in selected["items"]} == {role}
+        peers = [
+            peer["podSelector"]
+            for rule in [*spec.get("ingress", []), *spec.get("egress", [])]
+            for peer in rule.get("from", rule.get("to", []))
+            if "podSelector" in peer and "namespaceSelector" not in peer
+        ]
+        assert peers, policy
+        for peer in peers:
+            assert set(peer) == {"matchLabels"}, peer
+            matched = cluster.get("pods", "-n", NAMESPACE, "-l", _selector(peer["matchLabels"]))["items"]
+            assert matched, (
+                f"{policy['metadata']['name']} allows pods labelled {peer['matchLabels']}: none runs"
+            )
