@@ -221,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"no values file for {', '.join(sorted(unknown))}: ENV is one of {dry_run.ENVIRONMENTS}"
             )
+        # Before node(), which would build Kubernetes on a new machine only to say there is none.
+        if not run_dir().exists():
+            raise SystemExit("No cluster runs here: ./task cluster:up first.")
         cluster = node()
         if any(daemon.pid() is None for daemon in cluster.daemons()):
             raise SystemExit("No cluster runs here: ./task cluster:up first.")
