@@ -3,7 +3,7 @@ KafkaNodePool and KafkaTopic, the Prometheus Operator's PodMonitor and Prometheu
 installed, the live API server validates those resources as a cloud cluster's would
 (`./task cluster:dry-run`). Neither project's release files can be downloaded here, so they are
 made from what the registries serve: Strimzi's CRDs by Strimzi's own generator run over its API
-classes (Maven Central), exactly as Strimzi's build makes them; the Prometheus Operator's are
+classes (Maven Central), the tool Strimzi's build makes its released CRDs with; the Prometheus Operator's are
 files of its Go module."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def build_operator_crds(strimzi: str, prometheus_operator: str, staging: Path) -
         "Strimzi's CRD generator",
         [
             *("java", "-cp", f"{libs}/*", "io.strimzi.crdgenerator.CrdGenerator", "--yaml"),
-            # What Strimzi's own build passes for the CRDs it releases in this version.
+            # The chart's API version, served and stored, in an apiextensions.k8s.io/v1 CRD.
             *("--crd-api-version", "v1", "--api-versions", "v1beta2", "--storage-version", "v1beta2"),
             *("--target-kube", "1.16+"),
             *(f"{kind}={crds / name}" for kind, name in _STRIMZI_KINDS.items()),
