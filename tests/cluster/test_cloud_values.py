@@ -24,7 +24,7 @@ def prepared(cluster: Cluster) -> Cluster:
 
 @pytest.mark.parametrize("environment", dry_run.ENVIRONMENTS)
 def test_the_api_server_accepts_every_object_of_the_environment(prepared: Cluster, environment: str) -> None:
-    verdict = dry_run.judge(prepared.node, environment)
+    verdict = dry_run.judge(prepared.node, dry_run.render(prepared.node, environment))
     assert verdict.ok, verdict.errors
     kinds = {name.split("/")[0] for name in verdict.accepted}
     assert {"deployment", "component", "podmonitor", "prometheusrule", "networkpolicy"} <= kinds
@@ -64,7 +64,7 @@ def test_what_the_schemas_refuse_is_refused_by_name(prepared: Cluster) -> None:
         doc = _first(docs, kind)
         change(doc)
         broken.append(f"{kind.lower()}/{doc['metadata']['name']}")
-    verdict = dry_run.judge(prepared.node, "gke", yaml.safe_dump_all(docs))
+    verdict = dry_run.judge(prepared.node, yaml.safe_dump_all(docs))
     assert not verdict.ok
     assert sorted(set(verdict.rendered) - set(verdict.accepted)) == sorted(broken), verdict.errors
     for field in ("spec.replicas", "spec.metadata", "spec.partitions", "interval"):

@@ -67,8 +67,8 @@ def up() -> int:
     ]
     for image in cluster_images:
         image.build()
-    dependency_images = dependencies.build_images()
     base = app_image.ensure_base()
+    dependency_images = dependencies.build_images(base)
     app_image.build(base, app_image.IMAGE)
     node_images = [*(image.name for image in cluster_images), *dependency_images.values(), app_image.IMAGE]
     with progress.step("Creating the network namespace todo-cluster"):
@@ -221,11 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(
                 f"no values file for {', '.join(sorted(unknown))}: ENV is one of {dry_run.ENVIRONMENTS}"
             )
-        # Before node(), which would build Kubernetes on a new machine only to say there is none.
-        if not run_dir().exists():
-            raise SystemExit("No cluster runs here: ./task cluster:up first.")
-        cluster = node()
-        if any(daemon.pid() is None for daemon in cluster.daemons()):
+        # run_dir() first: node() would build Kubernetes on a new machine only to find none.
+        cluster = node() if run_dir().exists() else None
+        if cluster is None or any(daemon.pid() is None for daemon in cluster.daemons()):
             raise SystemExit("No cluster runs here: ./task cluster:up first.")
         return dry_run.dry_run(cluster, args.environments or list(dry_run.ENVIRONMENTS))
     return {"up": up, "down": down, "status": status}[args.command]()

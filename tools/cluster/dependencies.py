@@ -19,7 +19,7 @@ from pathlib import Path
 from devstack import kafka, postgres, progress, toolchain
 from devstack.paths import REPO_ROOT
 from tools.cluster.node import Node
-from tools.cluster.platform import MANIFESTS, kubectl
+from tools.cluster.platform import MANIFESTS, ensure_namespace, kubectl
 from tools.delivery import image as app_image
 from tools.delivery.minikube import app_secrets_manifest
 
@@ -116,17 +116,14 @@ def images() -> list[DependencyImage]:
     ]
 
 
-def build_images() -> dict[str, str]:
-    """{name: tag} of each dependency's image, built where missing."""
-    base = app_image.ensure_base()
+def build_images(base: str) -> dict[str, str]:
+    """{name: tag} of each dependency's image on `base` (the offline Debian base), built where missing."""
     return {image.name: image.build(base) for image in images()}
 
 
 def deploy(node: Node, tags: dict[str, str]) -> None:
     """The namespace, the Secrets (made once: random credentials), and the three services."""
-    kubectl(
-        node, "apply", "-f", "-", stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n"
-    )
+    ensure_namespace(node, NAMESPACE)
     present = subprocess.run(
         node.kubectl("-n", NAMESPACE, "get", "secret", "postgres"), capture_output=True, check=False
     )

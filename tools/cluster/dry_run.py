@@ -7,7 +7,6 @@ devstack/operator_crds.py) as a cloud cluster's API server would; nothing is sto
 
 from __future__ import annotations
 
-import json
 import subprocess
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import yaml
 from devstack import progress, toolchain
 from tools.cluster.app import CHART, RELEASE
 from tools.cluster.node import Node
-from tools.cluster.platform import helm_command, kubectl
+from tools.cluster.platform import ensure_namespace, helm_command, kubectl
 
 ENVIRONMENTS = ("oke", "aks", "gke")
 # Empty and kept: namespaced objects can be judged only in a namespace that exists.
@@ -26,7 +25,6 @@ MONITORING = CHART / "ci" / "values-monitoring.yaml"
 
 @dataclass(frozen=True)
 class Verdict:
-    environment: str
     rendered: list[str]
     accepted: list[str]
     errors: str
@@ -44,26 +42,27 @@ def prepare(node: Node) -> None:
         kubectl(node, "apply", "--server-side", "--force-conflicts", "-f", str(crds))
         names = [yaml.safe_load(path.read_text())["metadata"]["name"] for path in sorted(crds.glob("*.yaml"))]
         kubectl(node, "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names))
-    manifest = yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-    kubectl(node, "apply", "-f", "-", stdin=manifest)
+    ensure_namespace(node, NAMESPACE)
 
 
 def render(node: Node, environment: str) -> str:
-    """The release as Helm would install it on this cluster (its Kubernetes version)."""
+    """The release as Helm would install it on this cluster (its Kubernetes version: helm
+    template's default is older than the chart's kubeVersion allows)."""
     values = CHART / f"values-{environment}.yaml"
-    server = json.loads(kubectl(node, "version", "-o", "json"))["serverVersion"]["gitVersion"]
     command = helm_command(node, "template", RELEASE, str(CHART), f"--namespace={NAMESPACE}")
-    command += [f"--kube-version={server}", f"--values={values}", f"--values={MONITORING}"]
+    command += [
+        f"--kube-version={toolchain.KUBERNETES_VERSION}",
+        f"--values={values}",
+        f"--values={MONITORING}",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"helm template with {values.name} failed:\n{result.stderr[-3000:]}")
     return result.stdout
 
 
-def judge(node: Node, environment: str, manifest: str | None = None) -> Verdict:
-    """What the API server says of every object the environment's values render (or of
-    `manifest`, a rendering of them changed)."""
-    manifest = manifest if manifest is not None else render(node, environment)
+def judge(node: Node, manifest: str) -> Verdict:
+    """What the API server says of every object of a rendering."""
     rendered = [
         f"{doc['kind'].lower()}/{doc['metadata']['name']}" for doc in yaml.safe_load_all(manifest) if doc
     ]
@@ -78,7 +77,7 @@ def judge(node: Node, environment: str, manifest: str | None = None) -> Verdict:
     accepted = [
         f"{line.split('/')[0].split('.')[0]}/{line.split('/', 1)[1]}" for line in result.stdout.split()
     ]
-    return Verdict(environment, rendered, accepted, result.stderr.strip())
+    return Verdict(rendered, accepted, result.stderr.strip())
 
 
 def dry_run(node: Node, environments: list[str]) -> int:
@@ -86,7 +85,7 @@ def dry_run(node: Node, environments: list[str]) -> int:
     failed = 0
     for environment in environments:
         with progress.step(f"values-{environment}.yaml: kubectl apply --dry-run=server"):
-            verdict = judge(node, environment)
+            verdict = judge(node, render(node, environment))
             if verdict.ok:
                 progress.say(f"    all {len(verdict.rendered)} objects accepted")
             else:

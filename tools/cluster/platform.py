@@ -23,6 +23,10 @@ def kubectl(node: Node, *args: str, stdin: str | None = None) -> str:
     return result.stdout
 
 
+def ensure_namespace(node: Node, name: str) -> None:
+    kubectl(node, "apply", "-f", "-", stdin=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
+
+
 def deploy_coredns(node: Node) -> None:
     with progress.step("Deploying CoreDNS"):
         kubectl(node, "apply", "-f", str(MANIFESTS / "coredns.yaml"))
